@@ -1,0 +1,124 @@
+"""The ``semgan`` command: a thin layer over the Python API.
+
+User errors (:class:`semgan.errors.SemGANError`) are printed as one line without a traceback, exit code 2;
+an interrupted training run exits with 130 after saving its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from semgan import __version__
+from semgan.config import PRESET_HELP, PRESETS, RunConfig, apply_overrides, flatten, get_preset, to_dict
+from semgan.errors import SemGANError
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from semgan.train.loop import TrainingInterrupted, saved_config, train
+
+    base: RunConfig
+    if args.preset is None:
+        if not args.resume:
+            raise SemGANError(f"--preset is required to start a run; choose one of: {', '.join(PRESETS.names())}")
+        base = saved_config(args.out)  # resuming: the run's own config is the base
+    else:
+        base = get_preset(args.preset)
+    overrides: dict[str, object] = {}
+    if args.mode is not None:
+        overrides["model.mode"] = args.mode
+    if args.steps is not None:
+        overrides["train.steps"] = args.steps
+    cfg = apply_overrides(base, list(args.set))
+    cfg = apply_overrides(cfg, overrides)
+    if args.dry_run:
+        print(json.dumps(flatten(cfg), indent=2))
+        return 0
+    try:
+        out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    except TrainingInterrupted as exc:
+        print(f"semgan: {exc}", file=sys.stderr)
+        return 130
+    print(f"run folder: {out}\n  sample grid: {out / 'grid.png'} (every grid in {out / 'samples'})\n"
+          f"  checkpoint:  {out / 'checkpoints' / 'latest.pt'}\n  logs:        {out / 'stats.jsonl'}, "
+          f"TensorBoard: tensorboard --logdir {out / 'tb'}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from semgan.sample import load_run, sample, write_samples
+
+    if args.n < 1:
+        raise SemGANError(f"--n must be at least 1, got {args.n}")
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    run = load_run(args.run, which=args.checkpoint, device=device)
+    samples = sample(run.G, args.n, run.palette, generator=torch.Generator().manual_seed(args.seed),
+                     progress=not args.no_progress)
+    out = write_samples(samples, args.out)
+    print(f"{args.n} samples of {run.cfg.model.mode} (step {run.step}) -> {out}/labels, {out}/color, {out}/grid.png")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps({name: flatten(PRESETS.get(name)) for name in PRESETS.names()}, indent=2))
+        return 0
+    for name in PRESETS.names():
+        print(f"{name}: {PRESET_HELP[name]}")
+        for section, values in to_dict(PRESETS.get(name)).items():
+            print(f"  {section + ':':7s}" + " ".join(f"{k}={v if v != '' else repr(v)}" for k, v in values.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semgan", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"semgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train SemGAN or the RGB baseline")
+    p.add_argument("--preset", help=f"one of: {', '.join(PRESETS.names())} (default when resuming: the run's own)")
+    p.add_argument("--mode", choices=("semgan", "gan"), help="semgan (softmax head) or gan (RGB baseline)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (new or empty; or a run with --resume)")
+    p.add_argument("--steps", type=int, help="total steps of the run (train.steps)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.ks=7 (repeatable; see `semgan presets`)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sample", help="sample label maps from a trained run")
+    p.add_argument("run", type=Path, help="run folder (or checkpoint file)")
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
+    p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints (default latest)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("presets", help="list every preset with its values")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_presets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SemGANError as exc:
+        print(f"semgan: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `semgan presets | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

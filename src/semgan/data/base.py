@@ -1,0 +1,64 @@
+"""The one face every dataset shares: label maps in memory as uint8, class names and a palette."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from semgan.errors import SemGANError
+
+
+@dataclass(frozen=True, eq=False)
+class LabelDataset:
+    """A set of semantic label maps.
+
+    Attributes:
+        name: dataset name, e.g. ``"shapes"``.
+        labels: (N, H, W) uint8 tensor of class indices in [0, K).
+        class_names: K names, index = class.
+        palette: (K, 3) uint8 tensor, the colour of each class.
+        meta: free-form provenance (source path, seed, class set, ...), JSON-serialisable.
+    """
+
+    name: str
+    labels: torch.Tensor
+    class_names: tuple[str, ...]
+    palette: torch.Tensor
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.labels.dtype != torch.uint8 or self.labels.dim() != 3:
+            raise SemGANError(
+                f"dataset {self.name!r}: labels must be a (N, H, W) uint8 tensor, "
+                f"got {self.labels.dtype} of shape {tuple(self.labels.shape)}"
+            )
+        K = len(self.class_names)
+        if tuple(self.palette.shape) != (K, 3) or self.palette.dtype != torch.uint8:
+            raise SemGANError(
+                f"dataset {self.name!r}: palette must be ({K}, 3) uint8 for {K} classes, "
+                f"got {self.palette.dtype} of shape {tuple(self.palette.shape)}"
+            )
+        if self.labels.numel() and int(self.labels.max()) >= K:
+            raise SemGANError(
+                f"dataset {self.name!r}: label value {int(self.labels.max())} found, "
+                f"expected values in 0..{K - 1} for {K} classes"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """(H, W) of every map."""
+        return int(self.labels.shape[1]), int(self.labels.shape[2])
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def class_shares(self) -> np.ndarray:
+        """(K,) float64 share of all pixels that belong to each class."""
+        counts = torch.bincount(self.labels.reshape(-1).long(), minlength=self.num_classes)
+        return (counts.double() / max(1, self.labels.numel())).numpy()

@@ -1,0 +1,74 @@
+"""Colored Shapes (SemGAN paper, section 5.0.1; after CoordConv's Not-so-Clevr, Liu et al. 2018).
+
+2916 label maps of 64x64 with four classes: 0 background (black), 1 circle (blue), 2 rectangle (green),
+3 square (red). The paper fixes the count, the 10x10 square at 54^2 positions and the radius-10 circle;
+the rest is our documented choice (see ``shared/notes/data-formats.md`` section 5):
+
+- square: 10x10 px, top-left (y, x) = divmod(i, 54) for image i, so every position in range(54)^2 once;
+- circle: filled disk (y - cy)^2 + (x - cx)^2 <= 10^2, centre uniform integer in [10, 54) per axis;
+- rectangle: width and height uniform integers in [8, 24], top-left uniform so that it lies fully inside;
+- drawn in the order rectangle, square, circle, so the circle can cover the square.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from semgan.data import DATASETS
+from semgan.data.base import LabelDataset
+from semgan.errors import SemGANError
+
+SIZE = 64
+SQUARE = 10
+POSITIONS = 54  # the paper's 54^2 = 2916 square positions
+RADIUS = 10
+RECT_MIN, RECT_MAX = 8, 24
+
+CLASS_NAMES = ("background", "circle", "rectangle", "square")
+PALETTE = ((0, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 0))
+BACKGROUND, CIRCLE, RECTANGLE, SQUARE_CLASS = range(4)
+
+
+def make_shapes(seed: int = 0) -> LabelDataset:
+    """Generate the 2916 Colored Shapes maps deterministically from ``seed`` (vectorised, ~0.1 s)."""
+    g = torch.Generator().manual_seed(seed)
+    N = POSITIONS * POSITIONS
+    ii = torch.arange(SIZE).view(1, SIZE, 1)  # row index, broadcast over (N, H, W)
+    jj = torch.arange(SIZE).view(1, 1, SIZE)  # column index
+
+    def col(t: torch.Tensor) -> torch.Tensor:
+        return t.view(N, 1, 1)
+
+    # Rectangle: size first, then a position that keeps it inside the canvas.
+    rh = torch.randint(RECT_MIN, RECT_MAX + 1, (N,), generator=g)
+    rw = torch.randint(RECT_MIN, RECT_MAX + 1, (N,), generator=g)
+    ry = (torch.rand(N, generator=g) * (SIZE - rh + 1)).floor().long()  # uniform in [0, SIZE - h]
+    rx = (torch.rand(N, generator=g) * (SIZE - rw + 1)).floor().long()
+    # Square: every top-left position exactly once, in row-major order.
+    sy, sx = torch.arange(N) // POSITIONS, torch.arange(N) % POSITIONS
+    # Circle: centre uniform in [RADIUS, SIZE - RADIUS).
+    cy = torch.randint(RADIUS, SIZE - RADIUS, (N,), generator=g)
+    cx = torch.randint(RADIUS, SIZE - RADIUS, (N,), generator=g)
+
+    rect = (ii >= col(ry)) & (ii < col(ry + rh)) & (jj >= col(rx)) & (jj < col(rx + rw))  # (N, H, W)
+    square = (ii >= col(sy)) & (ii < col(sy) + SQUARE) & (jj >= col(sx)) & (jj < col(sx) + SQUARE)
+    circle = (ii - col(cy)) ** 2 + (jj - col(cx)) ** 2 <= RADIUS**2
+
+    labels = torch.zeros(N, SIZE, SIZE, dtype=torch.uint8)
+    labels[rect] = RECTANGLE
+    labels[square] = SQUARE_CLASS
+    labels[circle] = CIRCLE
+    return LabelDataset(
+        name="shapes",
+        labels=labels,
+        class_names=CLASS_NAMES,
+        palette=torch.tensor(PALETTE, dtype=torch.uint8),
+        meta={"source": "generated", "seed": seed, "count": N, "size": SIZE},
+    )
+
+
+@DATASETS.register("shapes")
+def _load_shapes(*, size: int | None = None, seed: int = 0, **_: object) -> LabelDataset:
+    if size not in (None, SIZE):
+        raise SemGANError(f"Colored Shapes is defined at {SIZE}x{SIZE}; got data.size={size}")
+    return make_shapes(seed)

@@ -1,0 +1,31 @@
+"""Losses, as pure functions (paper, appendix B: D with binary cross-entropy, G with feature matching)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def d_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator binary cross-entropy: real -> 1, fake -> 0, summed over the two halves (ashpy's min-max)."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor], layer: int = -1) -> torch.Tensor:
+    """Salimans et al. 2016, the variant the paper cites: || E[f(x)] - E[f(G(z))] ||^2 on one D layer.
+
+    The batch means of one intermediate layer's activations are compared (mean over the feature dimension
+    rather than the sum; Adam is invariant to that constant factor). ``layer`` indexes the D blocks.
+    """
+    real_mean = real_feats[layer].flatten(1).mean(0)  # (F,)
+    fake_mean = fake_feats[layer].flatten(1).mean(0)
+    return (real_mean - fake_mean).pow(2).mean()
+
+
+def feature_matching_l1(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:
+    """ashpy's ``FeatureMatchingLoss``: per-example L1 between real and fake activations, averaged over
+    every D layer. Real and fake are paired by their position in the batch, as ashpy does."""
+    losses = [(r - f).abs().mean() for r, f in zip(real_feats, fake_feats, strict=True)]
+    return torch.stack(losses).mean()

@@ -1,0 +1,117 @@
+"""DCGAN-style networks after ashpy's Decoder/Encoder, the authors' own TF2 building blocks.
+
+Generator (paper Fig. 1)::
+
+    z (B, ld) -> Linear -> (B, C0, r0, r0) -> BN -> LeakyReLU
+      -> [ConvTranspose(ks, stride 2) -> BN -> LeakyReLU] x log2(res / r0)   (channels halve, floored)
+      -> Conv(ks, stride 1) -> head
+    head "semgan": softmax over K classes -> probs (B, K, H, W)
+    head "gan":    tanh over 3 channels   -> rgb   (B, 3, H, W) in [-1, 1]
+
+Discriminator (paper Fig. 2), no normalisation::
+
+    x (B, K or 3, H, W) -> [Conv(ks, stride 2) -> LeakyReLU -> Dropout] x log2(res / r0)
+      (channels double, capped) -> flatten -> Linear -> logit (B,)
+
+The two modes differ only in the generator's head and the discriminator's input channels, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semgan.config import ModelConfig
+from semgan.errors import SemGANError
+
+
+def _num_doublings(resolution: int, init_res: int) -> int:
+    n = math.log2(resolution / init_res) if resolution >= init_res else -1.0
+    if n < 1 or n != int(n):
+        raise SemGANError(
+            f"resolution {resolution} must be init_res ({init_res}) times a power of two (at least 2x), "
+            "e.g. 64 or 128"
+        )
+    return int(n)
+
+
+class Generator(nn.Module):
+    """Latent (B, ld) -> probs (B, K, H, W) for ``mode="semgan"`` or rgb (B, 3, H, W) for ``mode="gan"``."""
+
+    def __init__(self, cfg: ModelConfig, num_classes: int, resolution: int) -> None:
+        super().__init__()
+        self.cfg, self.num_classes, self.resolution = cfg, num_classes, resolution
+        self.out_channels = num_classes if cfg.mode == "semgan" else 3
+        n_up = _num_doublings(resolution, cfg.init_res)
+        chans = [max(cfg.g_channels >> i, cfg.g_min_channels) for i in range(n_up + 1)]
+        r0, ks = cfg.init_res, cfg.ks
+        self.stem = nn.Linear(cfg.ld, chans[0] * r0 * r0, bias=False)
+        self.stem_norm = nn.BatchNorm2d(chans[0])
+        # "same" transposed conv at stride 2: out = 2 * in  <=>  2 * padding - output_padding = ks - 2.
+        pad, out_pad = (ks - 1) // 2, ks % 2
+        self.ups = nn.ModuleList(
+            nn.Sequential(
+                nn.ConvTranspose2d(c_in, c_out, ks, stride=2, padding=pad, output_padding=out_pad, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.LeakyReLU(0.2),
+            )
+            for c_in, c_out in zip(chans[:-1], chans[1:], strict=True)
+        )
+        self.to_out = nn.Conv2d(chans[-1], self.out_channels, ks, padding="same")
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Pre-activation output (B, K or 3, H, W)."""
+        B = z.shape[0]
+        r0 = self.cfg.init_res
+        x = self.stem(z).view(B, -1, r0, r0)  # (B, C0, r0, r0)
+        x = F.leaky_relu(self.stem_norm(x), 0.2)
+        for up in self.ups:
+            x = up(x)  # (B, C, 2h, 2w)
+        return self.to_out(x)  # (B, K or 3, H, W)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        """The head: softmax over classes (SemGAN) or tanh (baseline)."""
+        return logits.softmax(dim=1) if self.cfg.mode == "semgan" else torch.tanh(logits)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.logits(z))
+
+
+class Discriminator(nn.Module):
+    """(B, C, H, W) maps -> (B,) real/fake logits; ``return_features`` also gives every block's activations."""
+
+    def __init__(self, cfg: ModelConfig, in_channels: int, resolution: int) -> None:
+        super().__init__()
+        self.cfg, self.in_channels, self.resolution = cfg, in_channels, resolution
+        n_down = _num_doublings(resolution, cfg.init_res)
+        chans = [in_channels] + [min(cfg.d_channels << i, cfg.d_max_channels) for i in range(n_down)]
+        # padding (ks - 1) // 2 halves an even-sized input for odd and even kernels alike.
+        self.convs = nn.ModuleList(
+            nn.Conv2d(c_in, c_out, cfg.ks, stride=2, padding=(cfg.ks - 1) // 2)
+            for c_in, c_out in zip(chans[:-1], chans[1:], strict=True)
+        )
+        self.dropout = nn.Dropout(cfg.d_dropout) if cfg.d_dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(chans[-1] * cfg.init_res * cfg.init_res, 1)
+
+    def forward(
+        self, x: torch.Tensor, return_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2)  # (B, C, h/2, w/2)
+            features.append(x)  # before dropout: feature matching compares clean activations
+            x = self.dropout(x)
+        logit = self.fc(x.flatten(1)).squeeze(1)  # (B,)
+        return (logit, features) if return_features else logit
+
+
+def build_models(cfg: ModelConfig, num_classes: int, resolution: int) -> tuple[Generator, Discriminator]:
+    """The generator and discriminator of one mode; D's input has K channels (SemGAN) or 3 (baseline)."""
+    if cfg.mode == "semgan" and num_classes < 2:
+        raise SemGANError(f"SemGAN needs at least 2 classes, got K={num_classes}")
+    G = Generator(cfg, num_classes, resolution)
+    D = Discriminator(cfg, G.out_channels, resolution)
+    return G, D

@@ -1,0 +1,53 @@
+"""Config: presets, dotted overrides with types, round trips, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from semgan.config import PRESETS, RunConfig, apply_overrides, diff, from_dict, get_preset, to_dict
+from semgan.errors import SemGANError
+
+
+def test_paper_shapes_preset():
+    cfg = get_preset("shapes")
+    assert (cfg.train.lr, cfg.model.ks, cfg.model.ld, cfg.train.batch, cfg.train.steps) == (1e-4, 11, 100, 32, 50_000)
+    assert (cfg.train.beta1, cfg.train.beta2, cfg.train.eps) == (0.5, 0.999, 1e-8)
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_presets_round_trip(name):
+    cfg = get_preset(name)
+    assert from_dict(to_dict(cfg)) == cfg
+
+
+def test_overrides_are_typed():
+    cfg = apply_overrides(RunConfig(), ["model.ks=7", "train.lr=2e-4", "eval.metrics=swd,fid", "data.skip_bad=true",
+                                        "train.steps=5e3"])
+    assert cfg.model.ks == 7 and cfg.train.lr == 2e-4 and cfg.eval.metrics == ("swd", "fid")
+    assert cfg.data.skip_bad is True and cfg.train.steps == 5000
+    assert set(diff(cfg, RunConfig())) == {"model.ks", "train.lr", "eval.metrics", "data.skip_bad", "train.steps"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.kz=3", "unknown config key 'model.kz'; valid keys: .*model.ks"),
+        ("model.ks=seven", "model.ks='seven' is not a valid int"),
+        ("model.ks=7.5", "not a valid int"),
+        ("train.lr=fast", "not a valid float"),
+        ("data.skip_bad=maybe", "not a valid bool"),
+        ("model.ks", "must look like section.key=value"),
+    ],
+)
+def test_bad_overrides(override, message):
+    with pytest.raises(SemGANError, match=message):
+        apply_overrides(RunConfig(), [override])
+
+
+def test_validate():
+    with pytest.raises(SemGANError, match="model.mode='rgb'"):
+        apply_overrides(RunConfig(), ["model.mode=rgb"]).validate()
+    with pytest.raises(SemGANError, match="unknown preset 'nope'; expected one of"):
+        get_preset("nope")
+    with pytest.raises(SemGANError, match="unknown config keys model.bogus"):
+        from_dict({"model": {"bogus": 1}})

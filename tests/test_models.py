@@ -1,0 +1,68 @@
+"""Networks: output shapes for several K and resolutions, heads, gradients everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from semgan.config import ModelConfig
+from semgan.errors import SemGANError
+from semgan.losses import d_bce, feature_matching, feature_matching_l1
+from semgan.models import build_models
+
+TINY = ModelConfig(ld=8, ks=3, g_channels=16, g_min_channels=4, d_channels=4, d_max_channels=16, d_dropout=0.0)
+
+
+@pytest.mark.parametrize("K", [2, 4, 12, 22])
+@pytest.mark.parametrize("res", [16, 64, 128])
+def test_semgan_shapes_and_probs(K, res):
+    G, D = build_models(TINY, K, res)
+    z = torch.randn(3, TINY.ld)
+    probs = G(z)
+    assert probs.shape == (3, K, res, res)
+    assert torch.allclose(probs.sum(1), torch.ones(3, res, res), atol=1e-5)
+    assert (probs >= 0).all()
+    logit, feats = D(probs, return_features=True)
+    assert logit.shape == (3,)
+    assert feats[-1].shape[-1] == TINY.init_res
+    assert D.in_channels == K
+
+
+@pytest.mark.parametrize("ks", [3, 4, 5, 11])
+def test_gan_head_and_kernel_sizes(ks):
+    G, D = build_models(replace(TINY, mode="gan", ks=ks), 5, 32)
+    rgb = G(torch.randn(2, TINY.ld))
+    assert rgb.shape == (2, 3, 32, 32)
+    assert rgb.abs().max() <= 1
+    assert D.in_channels == 3
+    assert D(rgb).shape == (2,)
+
+
+@pytest.mark.parametrize("mode", ["semgan", "gan"])
+def test_gradients_reach_every_parameter(mode):
+    cfg = replace(TINY, mode=mode, d_dropout=0.3)
+    G, D = build_models(cfg, 4, 32)
+    real = torch.randn(4, G.out_channels, 32, 32)
+    fake = G(torch.randn(4, cfg.ld))
+    d_bce(D(real), D(fake.detach())).backward()
+    for name, p in D.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"D.{name} got no gradient"
+    _, real_feats = D(real, return_features=True)
+    _, fake_feats = D(fake, return_features=True)
+    (feature_matching(real_feats, fake_feats) + feature_matching_l1(real_feats, fake_feats)).backward()
+    for name, p in G.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"G.{name} got no gradient"
+
+
+def test_feature_matching_zero_on_same_batch_mean():
+    a = [torch.randn(8, 4, 2, 2)]
+    b = [a[0].flip(0)]  # same batch mean, different examples
+    assert feature_matching(a, b).item() == pytest.approx(0.0, abs=1e-7)
+    assert feature_matching_l1(a, b).item() > 0
+
+
+def test_bad_resolution():
+    with pytest.raises(SemGANError, match="power of two"):
+        build_models(TINY, 4, 48)
