@@ -36,14 +36,14 @@ def test_every_square_position_exactly_once(shapes):
         assert not (sq & ~inside).any(), f"square pixels outside the 10x10 box of image {i}"
         # Square pixels = 100 minus exactly those the circle covers (the rectangle is drawn below it).
         assert int(sq.sum()) == 100 - int((inside & (labels[i] == CIRCLE)).sum())
-    # All 54^2 top-left positions, one each: recover them from the fully visible squares.
-    corners = set()
-    for i in range(2916):
-        sq = (labels[i] == SQUARE_CLASS).nonzero()
-        if len(sq) == 100:
-            corners.add((int(sq[:, 0].min()), int(sq[:, 1].min())))
-    assert len(corners) == sum(1 for i in range(2916) if int((labels[i] == SQUARE_CLASS).sum()) == 100)
-    assert all(0 <= y < POSITIONS and 0 <= x < POSITIONS for y, x in corners)
+    # All 54^2 top-left positions, one each: every fully visible square sits exactly where image i puts it.
+    sq = labels == SQUARE_CLASS  # (N, H, W)
+    full = sq.flatten(1).sum(1) == 100
+    rows = sq.any(2).float().argmax(1)  # first row holding square pixels
+    cols = sq.any(1).float().argmax(1)
+    idx = torch.arange(2916)
+    assert torch.equal(rows[full], (idx // POSITIONS)[full]) and torch.equal(cols[full], (idx % POSITIONS)[full])
+    assert int(full.sum()) > 2000, "most squares are unoccluded"
 
 
 def test_circle_is_a_full_radius_10_disk_on_top(shapes):
@@ -66,7 +66,7 @@ def test_rectangle_size_and_inside(shapes):
         assert h <= RECT_MAX and w <= RECT_MAX
     # Rectangles that no other shape touches show their full size, which spans [8, 24] on both axes.
     sizes = []
-    for i in range(2916):
+    for i in range(0, 2916, 3):
         lab = shapes.labels[i]
         pix = (lab == RECTANGLE).nonzero()
         if len(pix) == 0:

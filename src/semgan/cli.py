@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_sample)
 
+    from semgan.data.cli import add_data_parser
+
+    add_data_parser(sub)
+
     p = sub.add_parser("presets", help="list every preset with its values")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_presets)

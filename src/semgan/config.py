@@ -17,6 +17,7 @@ from semgan.errors import SemGANError
 from semgan.registry import Registry
 
 MODES = ("semgan", "gan")
+G_LOSSES = ("fm", "fm_all", "fm_l1")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8
-    g_loss: str = "fm"  # "fm": Salimans et al. 2016 feature matching; "fm_l1": ashpy's per-layer L1
+    g_loss: str = "fm"  # "fm": Salimans et al. 2016 on layer fm_layer; "fm_all": the same on every D layer;
+    #                     "fm_l1": ashpy's per-example L1 on every D layer
     fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
     seed: int = 0
     device: str = "auto"  # "auto" = cuda if available, else cpu
@@ -83,8 +85,8 @@ class RunConfig:
             raise SemGANError(f"model.mode={m.mode!r}; expected one of {', '.join(MODES)}")
         if m.fake_input not in ("softmax", "st-gumbel"):
             raise SemGANError(f"model.fake_input={m.fake_input!r}; expected 'softmax' or 'st-gumbel'")
-        if t.g_loss not in ("fm", "fm_l1"):
-            raise SemGANError(f"train.g_loss={t.g_loss!r}; expected 'fm' or 'fm_l1'")
+        if t.g_loss not in G_LOSSES:
+            raise SemGANError(f"train.g_loss={t.g_loss!r}; expected one of {', '.join(G_LOSSES)}")
         for key, value in (("model.ld", m.ld), ("model.ks", m.ks), ("train.batch", t.batch),
                            ("model.init_res", m.init_res), ("model.g_channels", m.g_channels),
                            ("model.g_min_channels", m.g_min_channels), ("model.d_channels", m.d_channels),

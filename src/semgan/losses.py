@@ -24,6 +24,12 @@ def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tens
     return (real_mean - fake_mean).pow(2).mean()
 
 
+def feature_matching_all(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:
+    """Salimans-style batch-mean matching on every D layer, averaged: the coarse statistics of the first
+    layers (how much of each class, where) are matched alongside the abstract ones of the last."""
+    return torch.stack([feature_matching(real_feats, fake_feats, i) for i in range(len(real_feats))]).mean()
+
+
 def feature_matching_l1(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:
     """ashpy's ``FeatureMatchingLoss``: per-example L1 between real and fake activations, averaged over
     every D layer. Real and fake are paired by their position in the batch, as ashpy does."""

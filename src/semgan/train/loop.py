@@ -38,7 +38,7 @@ from semgan.config import RunConfig, diff, from_dict, to_dict
 from semgan.data import LabelDataset, load_dataset
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, one_hot, uint8_to_rgb, write_rgb_png
-from semgan.losses import d_bce, feature_matching, feature_matching_l1
+from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1
 from semgan.models import build_models
 from semgan.sample import latents, render
 
@@ -151,6 +151,8 @@ class Trainer:
         _, fake_feats = self.D(fake, return_features=True)
         if t.g_loss == "fm":
             loss_G = feature_matching(real_feats, fake_feats, t.fm_layer)
+        elif t.g_loss == "fm_all":
+            loss_G = feature_matching_all(real_feats, fake_feats)
         else:
             loss_G = feature_matching_l1(real_feats, fake_feats)
         self.opt_G.zero_grad(set_to_none=True)

@@ -1,0 +1,167 @@
+"""``semgan data ...``: prepare, inspect and preview datasets.
+
+The main ``semgan`` CLI calls :func:`add_data_parser` and dispatches to ``args.func(args)``; handlers return
+an exit code and raise :class:`~semgan.errors.SemGANError` for user errors (printed without a traceback)::
+
+    semgan data prepare facades --root shared/data/cmp_facade_base --size 128
+    semgan data info facades --root shared/data/cmp_facade_base
+    semgan data preview facades --root shared/data/cmp_facade_base --out grid.png --n 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from semgan.data import DATASETS
+from semgan.data.base import LabelDataset
+from semgan.data.prepare import load_with_cache, prepare_dataset
+from semgan.errors import SemGANError
+from semgan.labels import colorize, make_grid, write_rgb_png
+
+
+def _add_source_args(p: argparse.ArgumentParser, *, default_size: int | None) -> None:
+    p.add_argument("name", metavar="NAME", choices=DATASETS.names(), help=f"dataset: {', '.join(DATASETS.names())}")
+    p.add_argument("--root", help="the dataset's source folder (not needed for generated datasets)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=default_size,
+        help="resize maps to SIZE x SIZE with nearest neighbour (default: the dataset's own, 128 for "
+        "Cityscapes and Facades, native for folder)",
+    )
+    p.add_argument(
+        "--classes",
+        help="class set (cityscapes: cityscapes22, full34, train19, categories8) or a classes file (folder)",
+    )
+    p.add_argument(
+        "--split",
+        help="dataset split (cityscapes: train/val/test/trainval; facades: all/base/extended/"
+        "train/val; pix2pix: train/val/test/all; folder: a subfolder)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of seeded splits (default 0)")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad files (reported) instead of stopping")
+    p.add_argument("--cache-dir", help="cache root (default: $SEMGAN_CACHE or ~/.cache/semgan)")
+
+
+def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``data`` command with ``prepare``, ``info`` and ``preview`` subcommands.
+
+    Args:
+        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
+
+    Returns:
+        The ``data`` parser.
+    """
+    data = subparsers.add_parser(
+        "data",
+        help="prepare, inspect and preview datasets",
+        description="Prepare, inspect and preview label-map datasets.",
+    )
+    sub = data.add_subparsers(dest="data_command", metavar="{prepare,info,preview}", required=True)
+
+    p = sub.add_parser("prepare", help="decode a dataset once into the cache (labels.npy + manifest.json)")
+    _add_source_args(p, default_size=None)
+    p.add_argument("--force", action="store_true", help="rebuild even if a valid cache exists")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("info", help="print the map count and per-class pixel shares")
+    _add_source_args(p, default_size=None)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("preview", help="write a colour grid of label maps")
+    _add_source_args(p, default_size=None)
+    p.add_argument("--out", required=True, help="output PNG path")
+    p.add_argument("--n", type=int, default=16, help="number of maps, evenly spaced over the set (default 16)")
+    p.set_defaults(func=cmd_preview)
+    return data
+
+
+def _enable_logging() -> None:
+    # Warnings (skipped files, stale caches) and progress lines must reach the user even when the main CLI has
+    # not configured logging; add a plain handler only then, so a configured setup is left alone.
+    logger = logging.getLogger("semgan.data")
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def _load(args: argparse.Namespace) -> LabelDataset:
+    return load_with_cache(
+        args.name,
+        root=args.root,
+        size=args.size,
+        classes=args.classes,
+        split=args.split,
+        seed=args.seed,
+        skip_bad=args.skip_bad,
+        cache_dir=args.cache_dir,
+    )
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """``semgan data prepare``: decode the dataset into the cache and print where it went."""
+    _enable_logging()
+    if args.root is None:
+        raise SemGANError(f"data prepare {args.name}: --root is required (the dataset's source folder)")
+    t0 = time.perf_counter()
+    entry = prepare_dataset(
+        args.name,
+        args.root,
+        args.size,
+        args.classes,
+        split=args.split,
+        seed=args.seed,
+        skip_bad=args.skip_bad,
+        cache_dir=args.cache_dir,
+        force=args.force,
+    )
+    print(f"{args.name}: cache at {entry} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def format_info(ds: LabelDataset) -> str:
+    """Map count, size, skipped files and per-class pixel shares as a text table."""
+    H, W = ds.resolution
+    lines = [f"{ds.name}: {len(ds)} maps of {H}x{W}, {ds.num_classes} classes"]
+    skipped = ds.meta.get("num_skipped")
+    if isinstance(skipped, int) and skipped:
+        lines.append(f"skipped {skipped} bad files (see meta['skipped'])")
+    if ds.meta.get("cache"):
+        lines.append(f"cache: {ds.meta['cache']}")
+    width = max(len(n) for n in ds.class_names)
+    lines.append(f"{'idx':>4}  {'class':<{width}}  {'share %':>8}")
+    for k, (name, share) in enumerate(zip(ds.class_names, ds.class_shares(), strict=True)):
+        lines.append(f"{k:>4}  {name:<{width}}  {100 * share:>8.2f}")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``semgan data info``: print the map count and the per-class pixel shares with class names."""
+    _enable_logging()
+    print(format_info(_load(args)))
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """``semgan data preview``: write ``--n`` maps, evenly spaced over the set, as one colour grid PNG."""
+    _enable_logging()
+    if args.n < 1:
+        raise SemGANError(f"--n must be at least 1, got {args.n}")
+    ds = _load(args)
+    idx = np.unique(np.linspace(0, len(ds) - 1, min(args.n, len(ds))).round().astype(np.int64))
+    images = colorize(ds.labels[torch.from_numpy(idx)], ds.palette)  # (n, 3, H, W) uint8
+    try:
+        write_rgb_png(args.out, make_grid(images))
+    except OSError as exc:
+        raise SemGANError(f"cannot write {args.out}: {exc}") from None
+    print(f"{args.name}: wrote {len(idx)} maps to {args.out}")
+    return 0
