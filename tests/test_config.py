@@ -14,6 +14,19 @@ def test_paper_shapes_preset():
     assert (cfg.train.beta1, cfg.train.beta2, cfg.train.eps) == (0.5, 0.999, 1e-8)
 
 
+def test_paper_table_presets():
+    # Tables 3 and 4 of the paper: (lr, ld, ks) per row, 128x128, batch 32, 5e4 steps.
+    rows = {"cityscapes-lr2e-4-ld128-ks7": (2e-4, 128, 7), "cityscapes-lr2e-4-ld300-ks11": (2e-4, 300, 11),
+            "cityscapes-lr2e-4-ld300-ks7": (2e-4, 300, 7), "facades-lr1e-4-ld300-ks7": (1e-4, 300, 7),
+            "facades-lr2e-4-ld128-ks7": (2e-4, 128, 7), "facades-lr2e-3-ld300-ks7": (2e-3, 300, 7),
+            "facades-lr2e-4-ld300-ks7": (2e-4, 300, 7)}
+    for name, (lr, ld, ks) in rows.items():
+        cfg = get_preset(name)
+        assert (cfg.train.lr, cfg.model.ld, cfg.model.ks) == (lr, ld, ks), name
+        assert (cfg.data.size, cfg.train.batch, cfg.train.steps) == (128, 32, 50_000)
+    assert get_preset("cityscapes").data.classes == "cityscapes22"
+
+
 @pytest.mark.parametrize("name", PRESETS.names())
 def test_presets_round_trip(name):
     cfg = get_preset(name)

@@ -9,7 +9,7 @@ import torch
 
 from semgan.config import ModelConfig
 from semgan.errors import SemGANError
-from semgan.losses import d_bce, feature_matching, feature_matching_l1
+from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1
 from semgan.models import build_models
 
 TINY = ModelConfig(ld=8, ks=3, g_channels=16, g_min_channels=4, d_channels=4, d_max_channels=16, d_dropout=0.0)
@@ -51,7 +51,9 @@ def test_gradients_reach_every_parameter(mode):
         assert p.grad is not None and p.grad.abs().sum() > 0, f"D.{name} got no gradient"
     _, real_feats = D(real, return_features=True)
     _, fake_feats = D(fake, return_features=True)
-    (feature_matching(real_feats, fake_feats) + feature_matching_l1(real_feats, fake_feats)).backward()
+    losses = [feature_matching(real_feats, fake_feats), feature_matching_all(real_feats, fake_feats),
+              feature_matching_l1(real_feats, fake_feats)]
+    torch.stack(losses).sum().backward()
     for name, p in G.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"G.{name} got no gradient"
 
@@ -60,7 +62,12 @@ def test_feature_matching_zero_on_same_batch_mean():
     a = [torch.randn(8, 4, 2, 2)]
     b = [a[0].flip(0)]  # same batch mean, different examples
     assert feature_matching(a, b).item() == pytest.approx(0.0, abs=1e-7)
+    assert feature_matching_all(a, b).item() == pytest.approx(0.0, abs=1e-7)
     assert feature_matching_l1(a, b).item() > 0
+    c = [torch.zeros(2, 3), torch.ones(2, 3)]
+    d = [torch.ones(2, 3), torch.ones(2, 3)]
+    assert feature_matching(c, d, 0).item() == 1.0 and feature_matching(c, d).item() == 0.0
+    assert feature_matching_all(c, d).item() == 0.5
 
 
 def test_bad_resolution():

@@ -34,6 +34,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides["model.mode"] = args.mode
     if args.steps is not None:
         overrides["train.steps"] = args.steps
+    if args.data_root is not None:
+        overrides["data.root"] = str(args.data_root)
     cfg = apply_overrides(base, list(args.set))
     cfg = apply_overrides(cfg, overrides)
     if args.dry_run:
@@ -64,6 +66,67 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metric_names(text: str) -> list[str]:
+    from semgan.metrics import METRICS
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for name in names:
+        METRICS.get(name)  # a typo fails here, naming the valid metrics
+    return names
+
+
+def _print_metrics(result: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        if isinstance(value, dict):
+            inner = "  ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+            print(f"{key:14s} {inner}")
+        else:
+            print(f"{key:14s} {_fmt(value)}")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from semgan.metrics.folders import score_folders
+
+    result = score_folders(args.real, args.fake, _metric_names(args.metrics), n=args.n, seed=args.seed,
+                           device=args.device, progress=not args.json)
+    _print_metrics(result, args.json)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from semgan.data import load_dataset
+    from semgan.evaluate import evaluate_generator
+    from semgan.sample import load_run
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    run = load_run(args.run, which=args.checkpoint, device=device)
+    d = run.cfg.data
+    root = str(args.data_root) if args.data_root else d.root
+    dataset = load_dataset(d.name, root=root or None, size=d.size or None, classes=d.classes or None,
+                           split=d.split or None, seed=d.seed, skip_bad=d.skip_bad)
+    if list(dataset.class_names) != list(run.class_names):
+        raise SemGANError(f"the run was trained on classes {list(run.class_names)}; "
+                          f"the data now has {list(dataset.class_names)}")
+    result = evaluate_generator(run.G, dataset, _metric_names(args.metrics), n=args.n, seed=args.seed,
+                                progress=not args.json)
+    result = {"run": str(args.run), "step": run.step, **result}
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    _print_metrics(result, args.json)
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: flatten(PRESETS.get(name)) for name in PRESETS.names()}, indent=2))
@@ -85,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("semgan", "gan"), help="semgan (softmax head) or gan (RGB baseline)")
     p.add_argument("--out", required=True, type=Path, help="run folder (new or empty; or a run with --resume)")
     p.add_argument("--steps", type=int, help="total steps of the run (train.steps)")
+    p.add_argument("--data-root", type=Path, help="dataset folder (data.root), e.g. the CMP folder holding base/")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set model.ks=7 (repeatable; see `semgan presets`)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
@@ -101,6 +165,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("metrics", help="score two folders of images (SWD, MS-SSIM, FID, semantic)")
+    p.add_argument("real", type=Path, help="folder of reference images (PNG/JPG; RGB, grey or palette)")
+    p.add_argument("fake", type=Path, help="folder of generated images")
+    p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
+    p.add_argument("--n", type=int, help="use the first N images of each folder (sorted by name)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_metrics)
+
+    p = sub.add_parser("evaluate", help="sample a trained run and score it against its training data")
+    p.add_argument("run", type=Path, help="run folder (or checkpoint file)")
+    p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
+    p.add_argument("--n", type=int, default=0, help="images per set (default: the whole training set)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default="latest", help="latest, or best-<metric>")
+    p.add_argument("--data-root", type=Path, help="dataset folder, if it moved since training")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, help="also write the result to this JSON file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_evaluate)
 
     from semgan.data.cli import add_data_parser
 

@@ -60,7 +60,9 @@ class Generator(nn.Module):
             )
             for c_in, c_out in zip(chans[:-1], chans[1:], strict=True)
         )
-        self.to_out = nn.Conv2d(chans[-1], self.out_channels, ks, padding="same")
+        # "same" padding, explicit so that even kernels pad (ks//2 - 1, ks//2) without a warning or a copy.
+        self._out_pad = ((ks - 1) // 2, ks // 2, (ks - 1) // 2, ks // 2)
+        self.to_out = nn.Conv2d(chans[-1], self.out_channels, ks)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Pre-activation output (B, K or 3, H, W)."""
@@ -70,7 +72,7 @@ class Generator(nn.Module):
         x = F.leaky_relu(self.stem_norm(x), 0.2)
         for up in self.ups:
             x = up(x)  # (B, C, 2h, 2w)
-        return self.to_out(x)  # (B, K or 3, H, W)
+        return self.to_out(F.pad(x, self._out_pad))  # (B, K or 3, H, W)
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         """The head: softmax over classes (SemGAN) or tanh (baseline)."""

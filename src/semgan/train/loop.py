@@ -23,7 +23,6 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -111,6 +110,11 @@ class Trainer:
         self.sampler = EpochSampler(len(dataset), t.batch, torch.Generator().manual_seed(t.seed + 1))
         self.latent_gen = torch.Generator().manual_seed(t.seed + 2)
         self.step = 0
+        self.scalar_sink: Callable[[str, float, int], None] | None = None  # set by train(): TensorBoard
+
+    def log_scalar(self, tag: str, value: float, step: int) -> None:
+        if self.scalar_sink is not None:
+            self.scalar_sink(tag, value, step)
 
     # -------------------------------------------------------------------------------------------- the step
 
@@ -308,6 +312,9 @@ class _Logger:
         self.jsonl = (out / "stats.jsonl").open("a")
         self.tb = SummaryWriter(str(out / "tb"), purge_step=start_step if start_step > 0 else None)
 
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self.tb.add_scalar(tag, value, step)
+
     def scalars(self, step: int, values: dict[str, float]) -> None:
         self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
         self.jsonl.flush()
@@ -354,10 +361,16 @@ def train(
         trainer.load_state_dict(load_checkpoint(ckpt_path, map_location=device))
     out.mkdir(parents=True, exist_ok=True)
     _write_config(out, cfg, dataset)
+    _drop_log_lines_after(out, trainer.step)  # logged after the checkpoint by a run that then died
+    if cfg.eval.metrics:
+        from semgan.evaluate import Evaluator  # metrics pull in scipy-free but heavier code; only when asked
+
+        hooks = (*hooks, Evaluator(cfg.eval, cfg.train.steps))
 
     t = cfg.train
     grid_z = latents(16, cfg.model.ld, generator=torch.Generator().manual_seed(t.seed + GRID_SEED_OFFSET))
     logger = _Logger(out, trainer.step)
+    trainer.scalar_sink = logger.scalar
     stop: dict[str, int] = {}
     window: list[dict[str, torch.Tensor]] = []
     last_time, last_step = time.perf_counter(), trainer.step
@@ -414,7 +427,12 @@ def train(
     return out
 
 
-def resume_config(out: str | Path, steps: int | None = None) -> RunConfig:
-    """The saved config of the run in ``out``, with a new total step count if given."""
-    cfg = saved_config(out)
-    return replace(cfg, train=replace(cfg.train, steps=steps)) if steps is not None else cfg
+def _drop_log_lines_after(out: Path, step: int) -> None:
+    """Keep the JSON-lines logs consistent with the checkpoint a run resumes from."""
+    for path in [out / "stats.jsonl", *out.glob("metric-*.jsonl")]:
+        if not path.is_file():
+            continue
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(lines):
+            path.write_text("".join(line + "\n" for line in kept))
