@@ -16,7 +16,8 @@ install:
 demo: install
 	semgan train --preset shapes-cpu --out $(RUN) $(if $(wildcard $(RUN)/config.json),--resume,)
 	semgan sample $(RUN) --n 64 --seed 0 --out $(RUN)/final-samples
-	@echo "samples: $(RUN)/final-samples/grid.png  training grids: $(RUN)/samples/  logs: $(RUN)/stats.jsonl"
+	semgan evaluate $(RUN) --metrics swd,ms_ssim,semantic --out $(RUN)/metrics.json
+	@echo "samples: $(RUN)/final-samples/grid.png  training grids: $(RUN)/samples/  metrics: $(RUN)/metrics.json  logs: $(RUN)/stats.jsonl"
 
 test: install
 	$(PYTHON) -m pytest -q

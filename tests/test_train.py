@@ -100,3 +100,30 @@ def test_refuses_pickled_code(tmp_path):
     torch.save({"hello": 1}, tmp_path / "other.pt")
     with pytest.raises(SemGANError, match="not a semgan checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "semgan.cli", "train", "--preset", "tiny", "--set", "train.device=cpu",
+           "--out", str(out), "--steps", "100000", "--no-progress"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "stats.jsonl").is_file():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err and "--resume" in err
+    ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert 0 < ckpt["step"] < 100000
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["train"]["steps"] == 100000
+    from semgan.cli import main
+
+    assert main(["train", "--out", str(out), "--resume", "--steps", str(ckpt["step"] + 3), "--no-progress"]) == 0
+    assert load_checkpoint(out / "checkpoints" / "latest.pt")["step"] == ckpt["step"] + 3

@@ -237,6 +237,7 @@ add_preset(
         data=DataConfig(name="shapes"),
         model=ModelConfig(ld=100, ks=11),
         train=TrainConfig(steps=50_000, batch=32, lr=1e-4, sample_every=1000, ckpt_every=5000),
+        eval=EvalConfig(every=2500, metrics=("swd", "ms_ssim", "semantic")),
     ),
     "Colored Shapes 64x64, the paper's configuration (lr 1e-4, ks 11, ld 100, batch 32, 50k steps)",
 )
@@ -253,6 +254,7 @@ add_preset(
         model=ModelConfig(ld=100, ks=4, g_channels=128, g_min_channels=16, d_channels=16, d_max_channels=128),
         train=TrainConfig(steps=3000, batch=32, lr=2e-4, g_loss="fm_all", log_every=25, sample_every=250,
                           ckpt_every=500),
+        eval=EvalConfig(every=500, metrics=("swd", "ms_ssim", "semantic")),
     ),
     "Colored Shapes 64x64 on a CPU: narrow widths, ks 4, fm_all, lr 2e-4, 3000 steps (~10 min on 2 cores)",
 )
@@ -301,3 +303,21 @@ for _ds, _rows in _PAPER_ROWS.items():
         _paper_preset(_ds, _lr, _ld, _ks),
         f"{_ds.capitalize()} 128x128, the paper's best SemGAN (lr {_lr:g}, ld {_ld}, ks {_ks}); 50k steps",
     )
+
+
+# CPU-sized variants of the real-data presets: the shapes-cpu recipe (narrow widths, ks 4, fm_all) at 128x128,
+# so that a 2-core CPU shows visible structure within about fifteen minutes (docs/results.md).
+def _cpu_preset(dataset: str, steps: int) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(name=dataset, size=128, classes=_CLASSES[dataset]),
+        model=ModelConfig(ld=128, ks=4, g_channels=128, g_min_channels=16, d_channels=16, d_max_channels=128),
+        train=TrainConfig(steps=steps, batch=32, lr=2e-4, g_loss="fm_all", log_every=25, sample_every=250,
+                          ckpt_every=500),
+        eval=EvalConfig(every=500, metrics=("swd", "ms_ssim", "semantic")),
+    )
+
+
+add_preset("facades-cpu", _cpu_preset("facades", 2000),
+           "CMP Facades 128x128 on a CPU: the shapes-cpu recipe, ld 128, 2000 steps (~15 min on 2 cores)")
+add_preset("cityscapes-cpu", _cpu_preset("cityscapes", 2000),
+           "Cityscapes 128x128 (cityscapes22) on a CPU: the shapes-cpu recipe, ld 128, 2000 steps")

@@ -103,6 +103,13 @@ class Evaluator:
 
     def __init__(self, cfg: EvalConfig, total_steps: int) -> None:
         self.cfg, self.total_steps = cfg, total_steps
+        # Fail before training, not at the first evaluation an hour later.
+        for name in cfg.metrics:
+            METRICS.get(name)
+        if "fid" in cfg.metrics:
+            from semgan.metrics.fid import inception_weights_path
+
+            inception_weights_path()  # raises with the install command when the weights are missing
 
     def due(self, step: int) -> bool:
         if not self.cfg.metrics:
