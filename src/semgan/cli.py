@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_data_parser(sub)
 
+    from semgan.compare import add_parser as add_compare_parser
+    from semgan.report import add_parser as add_report_parser
+
+    add_compare_parser(sub)
+    add_report_parser(sub)
+
     p = sub.add_parser("presets", help="list every preset with its values")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_presets)

@@ -408,6 +408,7 @@ def train(
                         )
                     now = time.perf_counter()
                     stats["steps_per_s"] = (step - last_step) / max(now - last_time, 1e-9)
+                    stats["time"] = time.time()  # wall clock, for wall-time reports
                     last_time, last_step = now, step
                     logger.scalars(step, stats)
                     bar.set_postfix(loss_D=f"{stats['loss_D']:.3f}", loss_G=f"{stats['loss_G']:.4f}")

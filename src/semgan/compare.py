@@ -1,0 +1,385 @@
+"""SemGAN against the RGB baseline under one configuration: the paper's Section 5 protocol.
+
+The paper compares SemGAN with "a traditional architecture working on RGB images", using "the same parameters,
+the same loss, and the same architecture"; only the output layer differs. :func:`compare` trains both from one
+:class:`~semgan.config.RunConfig` (only ``model.mode`` differs; ``train.seed`` is the base seed plus the seed
+index), evaluates them on the same schedule, and writes the report (:mod:`semgan.report`). The folder::
+
+    DIR/compare.json          format, resolved base config, run list with timed sessions, real-data MS-SSIM
+    DIR/semgan-s0/ gan-s0/    ordinary run folders (the ``semgan train`` layout), one per mode and seed
+    DIR/report.md, report.html, plots/, grids/
+
+Runs already in DIR are resumed (a finished run is a no-op), so rerunning an interrupted compare continues it,
+and rerunning it with a larger ``train.steps`` or more seeds extends it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semgan import __version__
+from semgan.config import PRESETS, RunConfig, apply_overrides, diff, from_dict, get_preset, to_dict
+from semgan.data import LabelDataset, load_dataset
+from semgan.errors import SemGANError
+from semgan.train.loop import TrainingInterrupted, is_run_dir, resolve_device, train
+
+COMPARE_FILE = "compare.json"
+FORMAT = 1  # bump when the layout of compare.json changes
+MODES = ("semgan", "gan")  # training order and the report's row order
+DEFAULT_METRICS = ("swd", "ms_ssim", "semantic")
+DEFAULT_EVALUATIONS = 10  # evaluations per run when eval.every is left at 0
+# Keys that may differ from the saved compare: the mode is per run, and the device does not change what a
+# step computes (an interrupted compare may continue on another machine). train.steps may grow, checked apart.
+COMPARE_FREE_KEYS = ("model.mode", "train.device", "train.steps")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a comparison: a mode and a training seed."""
+
+    mode: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """The run's folder name inside the compare folder, e.g. ``semgan-s0``."""
+        return f"{self.mode}-s{self.seed}"
+
+
+# ------------------------------------------------------------------------------------------- configuration
+
+
+def resolve_config(cfg: RunConfig, saved: RunConfig | None = None) -> RunConfig:
+    """Fill in what a comparison needs and ``cfg`` leaves open.
+
+    Both models must be scored on the same schedule, so evaluation is always on: empty ``eval.metrics``
+    becomes the saved compare's metrics or :data:`DEFAULT_METRICS`; ``eval.every == 0`` becomes the saved
+    value or ``train.steps // DEFAULT_EVALUATIONS``. Taking the saved value first keeps a defaulted schedule
+    fixed when a later call extends ``train.steps``. ``model.mode`` is normalised to ``"semgan"``.
+
+    Args:
+        cfg: the requested base configuration.
+        saved: the base configuration recorded in an existing ``compare.json``, if any.
+
+    Returns:
+        The validated base configuration.
+    """
+    from semgan.metrics import METRICS
+
+    ev = cfg.eval
+    metrics = ev.metrics or (saved.eval.metrics if saved is not None else ()) or DEFAULT_METRICS
+    for name in metrics:
+        METRICS.get(name)  # a typo fails before any training
+    every = ev.every or (saved.eval.every if saved is not None else 0)
+    every = every or max(1, cfg.train.steps // DEFAULT_EVALUATIONS)
+    return replace(
+        cfg,
+        model=replace(cfg.model, mode=MODES[0]),
+        eval=replace(ev, metrics=tuple(metrics), every=every),
+    ).validate()
+
+
+def run_config(base: RunConfig, spec: RunSpec) -> RunConfig:
+    """The configuration of one run: ``base`` with its mode and seed."""
+    return replace(base, model=replace(base.model, mode=spec.mode), train=replace(base.train, seed=spec.seed))
+
+
+def check_compatible(saved: RunConfig, new: RunConfig, out: Path) -> None:
+    """Refuse to mix runs of different configurations in one compare folder.
+
+    Raises:
+        SemGANError: naming every differing key, as ``semgan train --resume`` does; ``train.steps`` may grow
+            but not shrink (the runs already hold the later steps).
+    """
+    changed = diff(saved, new, ignore=COMPARE_FREE_KEYS)
+    parts = [f"{k} (saved {a!r}, now {b!r})" for k, (a, b) in changed.items()]
+    if new.train.steps < saved.train.steps:
+        parts.append(f"train.steps (saved {saved.train.steps}, now {new.train.steps}; it may only grow)")
+    if parts:
+        raise SemGANError(
+            f"{out} holds a compare of a different configuration: {', '.join(parts)}. "
+            f"Choose another --out, or repeat the saved configuration (see {out / COMPARE_FILE})"
+        )
+
+
+# --------------------------------------------------------------------------------------------- compare.json
+
+
+def read_compare(out: str | Path) -> dict[str, Any]:
+    """The parsed ``compare.json`` of a compare folder.
+
+    Raises:
+        SemGANError: if the folder holds no compare or the file is unreadable.
+    """
+    path = Path(out) / COMPARE_FILE
+    if not path.is_file():
+        raise SemGANError(f"{Path(out)} is not a compare folder (no {COMPARE_FILE}); create one with semgan compare")
+    try:
+        doc = json.loads(path.read_text())
+        from_dict(doc["config"])  # validates the keys
+        runs = doc["runs"]
+        if not isinstance(runs, list) or not all({"name", "mode", "seed"} <= set(r) for r in runs):
+            raise ValueError("runs must be a list of {name, mode, seed, ...}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SemGANError(f"{path} is unreadable or not a semgan compare file: {exc}") from exc
+    if doc.get("format", FORMAT) > FORMAT:
+        raise SemGANError(f"{path} has format {doc['format']}; this semgan ({__version__}) reads up to {FORMAT}")
+    return dict(doc)
+
+
+def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
+    # A compare can be interrupted at any moment; a torn compare.json would orphan its runs.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def checkpoint_step(run_dir: str | Path) -> int | None:
+    """The step of ``run_dir/checkpoints/latest.pt``, or None if the run has no checkpoint yet."""
+    path = Path(run_dir) / "checkpoints" / "latest.pt"
+    if not path.is_file():
+        return None
+    try:
+        # mmap: only the small "step" entry is read, not every weight tensor.
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(ckpt["step"])
+    except Exception as exc:  # unpickling errors come in many types; a damaged file is the user's to fix
+        raise SemGANError(f"cannot read the step of {path}: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------------------------ protocol
+
+
+def real_ms_ssim(dataset: LabelDataset, n: int, seed: int) -> dict[str, Any]:
+    """MS-SSIM over pairs of real maps: the diversity floor the generators' MS-SSIM is read against.
+
+    The reals are the evaluator's own (:func:`semgan.evaluate.real_subset` with the same ``n`` and ``seed``,
+    colourised with the palette), so the value equals the ``ms_ssim_real`` of every evaluation; the metric
+    logs of the runs do not keep it.
+
+    Returns:
+        ``{"ms_ssim": value, "n": images, "seed": seed}``.
+    """
+    from semgan.evaluate import real_subset
+    from semgan.labels import colorize
+    from semgan.metrics.ms_ssim import ms_ssim_pairs
+
+    labels = real_subset(dataset, n, seed).long()  # (N, H, W)
+    images = colorize(labels, dataset.palette)  # (N, 3, H, W) uint8
+    return {"ms_ssim": ms_ssim_pairs(images), "n": int(labels.shape[0]), "seed": seed}
+
+
+def hardware(device: torch.device) -> str:
+    """A one-line description of the device a run trains on, for the report's protocol."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, torch {torch.__version__})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: platform's answer stands
+    return f"CPU {cpu}, {os.cpu_count()} cores (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+
+
+def _require_matplotlib() -> None:
+    # The plots come after hours of training; find out now that they cannot be drawn.
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SemGANError("the comparison report draws its plots with matplotlib: pip install matplotlib") from None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------------------------- compare
+
+
+def compare(cfg: RunConfig, out: str | Path, *, seeds: int = 1, progress: bool = True) -> Path:
+    """Train SemGAN and the RGB baseline with one configuration, then write the comparison report.
+
+    For each seed index ``i < seeds`` the runs ``DIR/semgan-s<seed>`` and ``DIR/gan-s<seed>`` are trained
+    with ``train.seed = cfg.train.seed + i``. Runs already in ``out`` are resumed (a finished one returns at
+    once), as are runs of seeds recorded there by an earlier call with more seeds. Each call's training time
+    per run is recorded in ``compare.json``.
+
+    Args:
+        cfg: the base configuration; ``model.mode`` is ignored, and evaluation defaults are filled in by
+            :func:`resolve_config`.
+        out: the compare folder (new, empty, or holding a compare of the same configuration).
+        seeds: number of seeds per model.
+        progress: show progress bars and one line per run on stderr.
+
+    Returns:
+        ``out``, holding the runs, ``compare.json``, ``report.md`` and ``report.html``.
+
+    Raises:
+        SemGANError: for a folder holding something else or a compare of a different configuration.
+        TrainingInterrupted: after SIGINT/SIGTERM, once the interrupted run's checkpoint is written; the same
+            call continues the compare.
+    """
+    out = Path(out)
+    if seeds < 1:
+        raise SemGANError(f"--seeds must be at least 1, got {seeds}")
+    if out.exists() and not out.is_dir():
+        raise SemGANError(f"--out {out} is a file; expected a folder for the comparison")
+    if is_run_dir(out):
+        raise SemGANError(f"{out} is a training run folder (it holds config.json); give compare a folder of its own")
+    doc = read_compare(out) if (out / COMPARE_FILE).is_file() else None
+    saved = from_dict(doc["config"]) if doc is not None else None
+    base = resolve_config(cfg, saved)
+    if saved is not None:
+        check_compatible(saved, base, out)
+    _require_matplotlib()
+    if "fid" in base.eval.metrics:
+        from semgan.metrics.fid import inception_weights_path
+
+        inception_weights_path()  # raises with the install command; better now than at the first evaluation
+
+    requested = [RunSpec(mode, base.train.seed + i) for i in range(seeds) for mode in MODES]
+    entries: dict[str, dict[str, Any]] = {r["name"]: r for r in (doc or {}).get("runs", [])}
+    for spec in requested:
+        entries.setdefault(spec.name, {"name": spec.name, "mode": spec.mode, "seed": spec.seed, "sessions": []})
+    # Seed-major order: after an interruption, the runs already done form complete SemGAN/GAN pairs.
+    ordered = sorted(entries.values(), key=lambda r: (int(r["seed"]), MODES.index(r["mode"])))
+
+    d = base.data
+    dataset = load_dataset(d.name, root=d.root or None, size=d.size or None, classes=d.classes or None,
+                           split=d.split or None, seed=d.seed, skip_bad=d.skip_bad)
+    device = resolve_device(base.train.device)
+    doc = {
+        **(doc or {}),
+        "format": FORMAT,
+        "semgan_version": __version__,
+        "config": to_dict(base),
+        "modes": list(MODES),
+        "dataset": {
+            "name": dataset.name,
+            "count": len(dataset),
+            "resolution": dataset.resolution[0],
+            "class_names": list(dataset.class_names),
+            "palette": dataset.palette.tolist(),
+        },
+        "runs": ordered,
+    }
+    if "ms_ssim" in base.eval.metrics and "real" not in doc:
+        doc["real"] = real_ms_ssim(dataset, base.eval.n, base.eval.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(out / COMPARE_FILE, doc)
+
+    for i, entry in enumerate(ordered, 1):
+        spec = RunSpec(entry["mode"], int(entry["seed"]))
+        run_dir = out / spec.name
+        exists = is_run_dir(run_dir)
+        before = (checkpoint_step(run_dir) or 0) if exists else 0
+        if progress:
+            state = ("finished, reused" if before >= base.train.steps else f"resuming at step {before}") if exists \
+                else "new"
+            print(f"compare [{i}/{len(ordered)}] {spec.name} ({state}): to step {base.train.steps}", file=sys.stderr)
+        started, t0 = _now(), time.perf_counter()
+        try:
+            train(run_config(base, spec), run_dir, resume=exists, progress=progress, dataset=dataset)
+        finally:
+            # Also after an interruption: the steps it did took time the report should count.
+            _record_session(entry, run_dir, before, started, time.perf_counter() - t0, device)
+            _write_json_atomic(out / COMPARE_FILE, doc)
+
+    from semgan.report import build_report  # matplotlib is imported only once there is something to plot
+
+    build_report(out)
+    return out
+
+
+def _record_session(
+    entry: dict[str, Any], run_dir: Path, before: int, started: str, wall_s: float, device: torch.device
+) -> None:
+    """Append a timed session to a run's entry if the run advanced (a finished run's no-op call does not)."""
+    try:
+        after = checkpoint_step(run_dir)
+    except SemGANError:
+        after = None  # keep the original exception, if any, as the one the user sees
+    if after is None or after <= before:
+        return
+    entry.setdefault("sessions", []).append({
+        "from_step": before,
+        "to_step": after,
+        "wall_s": round(wall_s, 3),
+        "started": started,
+        "device": str(device),
+        "hardware": hardware(device),
+    })
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if args.preset is None:
+        if not (out / COMPARE_FILE).is_file():
+            raise SemGANError(
+                f"--preset is required to start a comparison; choose one of: {', '.join(PRESETS.names())}"
+            )
+        base = from_dict(read_compare(out)["config"])  # continuing: the compare's own config is the base
+    else:
+        base = get_preset(args.preset)
+    overrides: dict[str, object] = {}
+    if args.steps is not None:
+        overrides["train.steps"] = args.steps
+    if args.metrics is not None:
+        overrides["eval.metrics"] = args.metrics
+    if args.eval_every is not None:
+        overrides["eval.every"] = args.eval_every
+    if args.data_root is not None:
+        overrides["data.root"] = str(args.data_root)
+    cfg = apply_overrides(apply_overrides(base, list(args.set)), overrides)
+    try:
+        compare(cfg, out, seeds=args.seeds, progress=not args.no_progress)
+    except TrainingInterrupted as exc:
+        print(f"semgan: {exc}\nsemgan: rerun the same compare command to continue the comparison", file=sys.stderr)
+        return 130
+    print(f"comparison folder: {out}\n  report: {out / 'report.md'}, {out / 'report.html'}\n"
+          f"  runs:   {', '.join(r['name'] for r in read_compare(out)['runs'])}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``compare`` command.
+
+    Args:
+        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
+    """
+    p = subparsers.add_parser(
+        "compare", help="train SemGAN and the RGB baseline with one configuration and report both",
+        description="Train SemGAN and the RGB GAN baseline with the same configuration (only the output head "
+        "differs), evaluate both on the same schedule, and write DIR/report.md and DIR/report.html. Rerun the "
+        "same command to continue an interrupted comparison.",
+    )
+    p.add_argument("--preset", help=f"one of: {', '.join(PRESETS.names())} (default when DIR holds a compare: its own)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="compare folder: DIR/semgan-s<seed>, DIR/gan-s<seed>, DIR/report.{md,html}")
+    p.add_argument("--steps", type=int, help="total steps of each run (train.steps); may grow on a later call")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per model (default 1)")
+    p.add_argument("--metrics", help=f"comma-separated: swd,ms_ssim,semantic,fid (default {','.join(DEFAULT_METRICS)})")
+    p.add_argument("--eval-every", type=int,
+                   help=f"steps between evaluations (default: steps // {DEFAULT_EVALUATIONS}; and at the last step)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set eval.n=2048 (repeatable; see `semgan presets`)")
+    p.add_argument("--data-root", type=Path, help="dataset folder (data.root)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_compare)
