@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +175,18 @@ def test_wrong_file_size_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 # ----------------------------------------------------------------------------------------------- real network
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run on one intra-op thread: on a shared 2-core machine, ~300 small parallel regions per Inception forward
+    pass each wait for a descheduled second thread (5 s per call instead of 0.5 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @needs_weights
+@pytest.mark.usefixtures("one_thread")
 def test_real_inception_file_and_features(tmp_path: Path) -> None:
     path = inception_weights_path()
     assert path.name == "default_1.pt" and path.stat().st_size == 87_335_461

@@ -295,3 +295,11 @@ def test_module_constants() -> None:
         4,
         128,
     )
+
+
+def test_swd_level_grouping_does_not_change_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    real, fake = render_rectangles(24, seed=12), render_rectangles(24, seed=13, blur=True)
+    together = swd(real, fake, generator=torch.Generator().manual_seed(3))
+    monkeypatch.setattr(swd_mod, "DESCRIPTOR_BUDGET_BYTES", 1)  # one level per pass over the images
+    apart = swd(real, fake, generator=torch.Generator().manual_seed(3))
+    assert apart == pytest.approx(together, rel=1e-6)

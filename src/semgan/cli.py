@@ -105,16 +105,13 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from semgan.data import load_dataset
+    from semgan.data import dataset_from_config
     from semgan.evaluate import evaluate_generator
     from semgan.sample import load_run
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     run = load_run(args.run, which=args.checkpoint, device=device)
-    d = run.cfg.data
-    root = str(args.data_root) if args.data_root else d.root
-    dataset = load_dataset(d.name, root=root or None, size=d.size or None, classes=d.classes or None,
-                           split=d.split or None, seed=d.seed, skip_bad=d.skip_bad)
+    dataset = dataset_from_config(run.cfg.data, root=str(args.data_root) if args.data_root else None)
     if list(dataset.class_names) != list(run.class_names):
         raise SemGANError(f"the run was trained on classes {list(run.class_names)}; "
                           f"the data now has {list(dataset.class_names)}")

@@ -30,7 +30,7 @@ import torch
 
 from semgan import __version__
 from semgan.config import PRESETS, RunConfig, apply_overrides, diff, from_dict, get_preset, to_dict
-from semgan.data import LabelDataset, load_dataset
+from semgan.data import LabelDataset, dataset_from_config
 from semgan.errors import SemGANError
 from semgan.train.loop import TrainingInterrupted, is_run_dir, resolve_device, train
 
@@ -258,9 +258,7 @@ def compare(cfg: RunConfig, out: str | Path, *, seeds: int = 1, progress: bool =
     # Seed-major order: after an interruption, the runs already done form complete SemGAN/GAN pairs.
     ordered = sorted(entries.values(), key=lambda r: (int(r["seed"]), MODES.index(r["mode"])))
 
-    d = base.data
-    dataset = load_dataset(d.name, root=d.root or None, size=d.size or None, classes=d.classes or None,
-                           split=d.split or None, seed=d.seed, skip_bad=d.skip_bad)
+    dataset = dataset_from_config(base.data)
     device = resolve_device(base.train.device)
     doc = {
         **(doc or {}),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from semgan.config import DataConfig
 from semgan.data.base import LabelDataset
 from semgan.registry import Registry
 
@@ -34,10 +35,16 @@ def load_dataset(
     return DATASETS.get(name)(root=root, size=size, classes=classes, split=split, seed=seed, skip_bad=skip_bad)
 
 
+def dataset_from_config(cfg: DataConfig, *, root: str | None = None) -> LabelDataset:
+    """Load the dataset a :class:`~semgan.config.DataConfig` describes (``root`` overrides ``cfg.root``)."""
+    return load_dataset(cfg.name, root=root or cfg.root or None, size=cfg.size or None, classes=cfg.classes or None,
+                        split=cfg.split or None, seed=cfg.seed, skip_bad=cfg.skip_bad)
+
+
 # Importing the modules registers their loaders.
 import semgan.data.cityscapes  # noqa: E402,F401
 import semgan.data.facades  # noqa: E402,F401
 import semgan.data.folder  # noqa: E402,F401
 from semgan.data import shapes  # noqa: E402,F401
 
-__all__ = ["DATASETS", "LabelDataset", "load_dataset"]
+__all__ = ["DATASETS", "LabelDataset", "dataset_from_config", "load_dataset"]

@@ -25,6 +25,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,7 +101,11 @@ def verify_inception_weights(path: Path) -> None:
 def _load_inception(device: str) -> torch.jit.ScriptModule:
     path = inception_weights_path()
     verify_inception_weights(path)
-    net = torch.jit.load(str(path), map_location=device)
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates TorchScript loading in favour of torch.export, but the weights ship only as
+        # TorchScript; the warning would tell users to do something they cannot.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*deprecated", category=DeprecationWarning)
+        net = torch.jit.load(str(path), map_location=device)
     return net.eval()
 
 

@@ -14,16 +14,20 @@ All randomness comes from the explicit ``generator``. Per level, finest first, t
 (y then x), fake patch centres (y then x), then the directions. Patch centres and directions can also be
 injected, which is how the tests compare against a plain numpy transcription.
 
-Speed: projection and sorting dominate (2 x 373k descriptors x 512 directions per level for 2916 images). On CPU
-the sort runs in numpy, whose SIMD sort is ~20x faster than ``torch.sort``, on a few threads over rows of one
-reusable (directions, descriptors) buffer; on other devices ``torch.sort`` is used.
+Speed (2916 vs 2916 images at 64 px in ~4-5 s on 2 CPU cores): projection (a float32 GEMM, 2 x 373k descriptors
+x 147 x 512 directions per level) and sorting dominate. On CPU the sort runs in numpy, whose SIMD sort is ~20x
+faster than ``torch.sort``, on one thread per core over the rows of one reusable (directions, descriptors)
+buffer; on other devices ``torch.sort`` is used. The rest is kept to a few large operations: the pyramid as
+small matrix products, descriptors gathered by ``index_select`` straight into preallocated sets, the per-set
+normalisation folded into the directions, and all levels extracted in one pass when memory allows.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -39,6 +43,11 @@ MIN_RESOLUTION = 16
 SCALE = 1e3  # ProGAN reports SWD x 1e3
 KEY_AVG = "avg"
 
+# Default extraction batch: this many pixel values per batch (64 MB as float32).
+BATCH_VALUES = 2**24
+# Levels are extracted in one pass over the images while both sets' descriptors fit in this budget (2916 images
+# at 64 px: 3 levels, 1.3 GB); larger sets go one level at a time (16384 at 128 px: 2.5 GB per level).
+DESCRIPTOR_BUDGET_BYTES = 2 * 2**30
 # Upper bound on the two (directions, descriptors) float32 projection buffers; sets the direction chunk.
 PROJECTION_BUFFER_BYTES = 512 * 2**20
 
@@ -107,39 +116,52 @@ def pyr_up(x: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def _axis_operators(n: int, level: int, num_levels: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """1-D linear maps (n_l, n) along one axis for Laplacian level ``level``: (Gaussian level, its low-pass).
+def _axis_operators(n: int, level: int, last: bool) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """1-D linear maps along one axis of length ``n`` for pyramid level ``level`` (float32).
 
-    Both pyramid filters are separable with per-axis borders, so Gaussian level l is A X A^T with A = D^l and
-    the upsampled next level is C X C^T with C = U D^(l+1) (D, U: 1-D down/up maps). Building A and C by pushing
-    an identity matrix through the same 1-D filters gives exact dyadic coefficients, and applying them is two
-    matrix products per image, much faster than strided elementwise filtering on CPU. ``None`` = not needed
-    (identity A at level 0, no C at the last level).
+    Returns ``(A, D, U)``: A (n_l, n) = D^l takes the input to Gaussian level l (None at level 0, the identity);
+    D (n_l+1, n_l) is one ``pyr_down`` step and U (n_l, n_l+1) one ``pyr_up`` step (both empty at the last
+    level). Both pyramid filters are separable with per-axis borders, so a 2-D step is M X M^T. Pushing an
+    identity matrix through the same 1-D filters gives the exact dyadic coefficients, and matrix products are
+    much faster on CPU than strided elementwise filtering.
     """
-    eye = torch.eye(n, dtype=torch.float64)
-    a = eye
+    a = torch.eye(n, dtype=torch.float64)
     for _ in range(level):
         a = _down_1d(a, 0)
-    c = None if level == num_levels - 1 else _up_1d(_down_1d(a, 0), 0)
-    return (None if level == 0 else a.float()), (None if c is None else c.float())
+    n_l = a.shape[0]
+    d = torch.zeros(0, n_l) if last else _down_1d(torch.eye(n_l, dtype=torch.float64), 0)
+    u = torch.zeros(n_l, 0) if last else _up_1d(torch.eye(d.shape[0], dtype=torch.float64), 0)
+    return (None if level == 0 else a.float()), d.float(), u.float()
 
 
 def _apply_separable(x: torch.Tensor, m_h: torch.Tensor, m_w: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, C, h, w): m_h (h, H) along the rows and m_w (w, W) along the columns."""
-    return torch.matmul(torch.matmul(m_h, x), m_w.t())
+    return torch.matmul(torch.matmul(m_h.to(x.device), x), m_w.to(x.device).t())
 
 
-def _laplacian_level(images: torch.Tensor, level: int, num_levels: int) -> torch.Tensor:
-    """Level ``level`` of the Laplacian pyramid of (N, C, H, W) images as float32 (N, C, H/2^l, W/2^l)."""
+def _laplacian_levels(
+    images: torch.Tensor, levels: Sequence[int], num_levels: int
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(level, laplacian)`` for consecutive ``levels`` of (N, C, H, W) images, finest first.
+
+    G_l0 = A X A^T straight from the input, then step by step: G_l+1 = D G_l D^T and
+    L_l = G_l - U G_l+1 U^T (the last pyramid level is G itself). Each level is float32 (N, C, H/2^l, W/2^l).
+    """
     x = images.to(torch.float32)
     H, W = x.shape[-2:]
-    a_h, c_h = _axis_operators(H, level, num_levels)
-    a_w, c_w = _axis_operators(W, level, num_levels)
-    dev = x.device
-    gauss = x if a_h is None or a_w is None else _apply_separable(x, a_h.to(dev), a_w.to(dev))
-    if c_h is None or c_w is None:
-        return gauss
-    return gauss - _apply_separable(x, c_h.to(dev), c_w.to(dev))
+    first = levels[0]
+    a_h = _axis_operators(H, first, first == num_levels - 1)[0]
+    a_w = _axis_operators(W, first, first == num_levels - 1)[0]
+    gauss = x if a_h is None or a_w is None else _apply_separable(x, a_h, a_w)
+    for level in levels:
+        if level == num_levels - 1:
+            yield level, gauss
+            return
+        _, d_h, u_h = _axis_operators(H, level, False)
+        _, d_w, u_w = _axis_operators(W, level, False)
+        coarser = _apply_separable(gauss, d_h, d_w)
+        yield level, gauss - _apply_separable(coarser, u_h, u_w)
+        gauss = coarser
 
 
 def laplacian_pyramid(images: torch.Tensor, num_levels: int) -> list[torch.Tensor]:
@@ -156,7 +178,7 @@ def laplacian_pyramid(images: torch.Tensor, num_levels: int) -> list[torch.Tenso
     H, W = images.shape[-2:]
     if num_levels < 1 or H % (1 << (num_levels - 1)) or W % (1 << (num_levels - 1)):
         raise ValueError(f"{num_levels} pyramid levels need H and W divisible by {1 << max(0, num_levels - 1)}")
-    return [_laplacian_level(images, level, num_levels) for level in range(num_levels)]
+    return [lap for _, lap in _laplacian_levels(images, range(num_levels), num_levels)]
 
 
 # ----------------------------------------------------------------------------------------------- descriptors
@@ -209,22 +231,26 @@ def extract_descriptors(
     P = centres.shape[1]
     level = level.contiguous()
     top_left = centres.to(level.device, torch.long) - r  # (N, P, 2)
-    if N * P and (
-        int(top_left.min()) < 0 or int(top_left[..., 0].max()) > H - s or int(top_left[..., 1].max()) > W - s
-    ):
-        raise ValueError(f"neighbourhood centres must lie in [{r}, H - {r + 1}] x [{r}, W - {r + 1}] for H={H}, W={W}")
-    # Every s x s window of the flat storage, indexed by the storage offset of its top-left pixel (channel 0):
-    # element (c, dy, dx) of window p sits at p + c*H*W + dy*W + dx. A zero-copy view; index_select then writes
-    # the selected windows straight into the output, ~3x faster than advanced indexing plus a copy.
-    span = (C - 1) * H * W + (s - 1) * W + (s - 1)
-    windows = level.view(-1).as_strided((level.numel() - span, C, s, s), (1, H * W, W, 1))
+    if N * P:
+        lo, hi = torch.aminmax(top_left.view(-1, 2), dim=0)  # one reduction: (y, x) minima and maxima
+        (y_lo, x_lo), (y_hi, x_hi) = lo.tolist(), hi.tolist()
+        if min(y_lo, x_lo) < 0 or y_hi > H - s or x_hi > W - s:
+            raise ValueError(
+                f"neighbourhood centres must lie in [{r}, H - {r + 1}] x [{r}, W - {r + 1}] for H={H}, W={W}"
+            )
+    # Gather rows, not whole windows: a zero-copy view of every run of s consecutive values of the flat storage,
+    # indexed by its start; row (c, dy) of the window at top-left (y, x) of image n starts at
+    # n*C*H*W + c*H*W + (y + dy)*W + x. index_select copies these contiguous runs straight into the output,
+    # ~2x faster than advanced indexing of (C, s, s) windows plus a copy.
+    runs = level.view(-1).as_strided((level.numel() - (s - 1), s), (1, 1))
     image = torch.arange(N, device=level.device).view(N, 1)
-    offsets = (image * (C * H * W) + top_left[..., 0] * W + top_left[..., 1]).view(-1)  # (N * P,)
+    starts = (image * (C * H * W) + top_left[..., 0] * W + top_left[..., 1]).view(-1, 1)  # (N * P, 1)
+    row_offsets = torch.arange(C, device=level.device).view(C, 1) * (H * W) + torch.arange(s, device=level.device) * W
     if out is None:
         out = torch.empty(N * P, C * s * s, dtype=level.dtype, device=level.device)
     elif tuple(out.shape) != (N * P, C * s * s) or not out.is_contiguous():
         raise ValueError(f"out must be a contiguous ({N * P}, {C * s * s}) tensor, got {tuple(out.shape)}")
-    torch.index_select(windows, 0, offsets, out=out.view(N * P, C, s, s))
+    torch.index_select(runs, 0, (starts + row_offsets.view(1, -1)).view(-1), out=out.view(N * P * C * s, s))
     return out
 
 
@@ -270,12 +296,22 @@ def draw_directions(
     return torch.randn(dir_repeats, dim, dirs_per_repeat, generator=generator, device=generator.device)
 
 
+@functools.lru_cache(maxsize=4)
+def _sort_pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool for the numpy sorts (created once per worker count, idle threads otherwise)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="semgan-swd-sort")
+
+
 def _sort_abs_diff_numpy(pa: np.ndarray, pb: np.ndarray, shift: np.ndarray, workers: int) -> float:
     """Sum over rows i of sum |sort(pa[i]) - sort(pb[i]) - shift[i]|, sorting in place on ``workers`` threads."""
+    n = pa.shape[0]
+    # Rows are handed out one at a time rather than in fixed halves, so that a core shared with another process
+    # does not leave the other thread idle at the end. next() on a count is atomic under the GIL.
+    counter = itertools.count()
 
-    def rows(lo: int, hi: int) -> float:
+    def work() -> float:
         total = 0.0
-        for i in range(lo, hi):
+        while (i := next(counter)) < n:
             a, b = pa[i], pb[i]
             a.sort()  # numpy's SIMD sort, ~20x faster than torch.sort on CPU; releases the GIL
             b.sort()
@@ -283,15 +319,13 @@ def _sort_abs_diff_numpy(pa: np.ndarray, pb: np.ndarray, shift: np.ndarray, work
             if shift[i]:
                 a -= shift[i]
             np.abs(a, out=a)
-            total += float(a.sum(dtype=np.float64))
+            total += float(a.sum())  # float32 pairwise summation of one row; rows add up in float64
         return total
 
-    n = pa.shape[0]
     if workers <= 1 or n == 1:
-        return rows(0, n)
-    bounds = np.linspace(0, n, min(workers, n) + 1).astype(int)
-    with ThreadPoolExecutor(len(bounds) - 1) as pool:
-        return sum(pool.map(rows, bounds[:-1], bounds[1:]))
+        return work()
+    pool = _sort_pool(workers)
+    return sum(f.result() for f in [pool.submit(work) for _ in range(min(workers, n))])
 
 
 def _sort_abs_diff_torch(pa: torch.Tensor, pb: torch.Tensor, shift: torch.Tensor) -> float:
@@ -360,7 +394,9 @@ def _projected_distance(
         torch.mm(rows_a[lo:hi], a_t, out=pa)
         torch.mm(rows_b[lo:hi], b_t, out=pb)
         if sort_backend == "numpy":
-            total += _sort_abs_diff_numpy(pa.numpy(), pb.numpy(), shift[lo:hi].cpu().numpy(), workers)
+            # float32 shifts keep the per-row arithmetic in float32 (a float64 scalar would upcast the loop).
+            shift_rows = shift[lo:hi].to(torch.float32).cpu().numpy()
+            total += _sort_abs_diff_numpy(pa.numpy(), pb.numpy(), shift_rows, workers)
         else:
             total += _sort_abs_diff_torch(pa, pb, shift[lo:hi].to(torch.float32))
     return total / (R * M)
@@ -448,7 +484,7 @@ def swd(
     nhood_size: int = NHOOD_SIZE,
     dir_repeats: int = DIR_REPEATS,
     dirs_per_repeat: int = DIRS_PER_REPEAT,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     patch_centres: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     directions: Sequence[torch.Tensor] | None = None,
     sort_backend: str = "auto",
@@ -463,7 +499,9 @@ def swd(
         nhood_size: neighbourhood side (7).
         dir_repeats: projection repeats (4).
         dirs_per_repeat: directions per repeat (128).
-        batch_size: images per pyramid/extraction batch; affects memory only, never the value.
+        batch_size: images per pyramid/extraction batch; affects memory and speed, never the value. When None,
+            batches of about 16M pixel values (1365 images at 64x64), few enough torch calls that thread
+            synchronisation stays cheap.
         patch_centres: per level (finest first), (real, fake) centres of shape (N, P, 2); replaces the draws.
         directions: per level, raw (R, 3 * nhood_size**2, D) directions; replaces the draws.
         sort_backend: see :func:`sliced_wasserstein`.
@@ -489,6 +527,8 @@ def swd(
     N, C, H, W = real.shape
     if N == 0:
         raise SemGANError("SWD needs at least one image per set, got 0")
+    if batch_size is None:
+        batch_size = max(1, BATCH_VALUES // (C * H * W))
     if batch_size < 1:
         raise SemGANError(f"batch_size must be positive, got {batch_size}")
     resolutions = pyramid_resolutions(H)
@@ -506,9 +546,40 @@ def swd(
 
     dim = C * nhood_size * nhood_size
     dev = real.device
-    result: dict[str, float] = {}
-    # One level at a time keeps memory at two descriptor sets (16384 images at 128 px: 2 x 1.2 GB); the sets and
-    # the projection buffers are allocated once and reused by every level.
+    # All draws come first, in one fixed order (per level: real centres, fake centres, directions), so the value
+    # does not depend on how levels are grouped below.
+    centres: list[tuple[torch.Tensor, torch.Tensor]] = []
+    raw_dirs: list[torch.Tensor] = []
+    for level in range(L):
+        h, w = H >> level, W >> level
+        if patch_centres is not None:
+            pair = patch_centres[level]
+            centres.append((pair[0].to(dev, torch.int32), pair[1].to(dev, torch.int32)))
+        else:
+            real_c = draw_patch_centres(
+                N, h, w, generator=generator, nhoods_per_image=nhoods_per_image, nhood_size=nhood_size
+            )
+            fake_c = draw_patch_centres(
+                N, h, w, generator=generator, nhoods_per_image=nhoods_per_image, nhood_size=nhood_size
+            )
+            # int32 storage: 16384 images x 128 patches x 4 levels x 2 sets would be 270 MB as int64.
+            centres.append((real_c.to(dev, torch.int32), fake_c.to(dev, torch.int32)))
+        if directions is not None:
+            raw_dirs.append(directions[level])
+        else:
+            raw_dirs.append(
+                draw_directions(dim, generator=generator, dir_repeats=dir_repeats, dirs_per_repeat=dirs_per_repeat)
+            )
+
+    # Levels whose descriptors fit in DESCRIPTOR_BUDGET_BYTES share one pass over the images (one uint8 -> float
+    # conversion and one Gaussian chain per batch); otherwise one level at a time, which bounds memory at two
+    # descriptor sets (16384 images at 128 px: 2 x 1.2 GB). Buffers are allocated once and reused.
+    level_bytes = [2 * 4 * dim * N * centres[level][0].shape[1] for level in range(L)]
+    groups: list[list[int]] = [[]]
+    for level in range(L):
+        if groups[-1] and sum(level_bytes[i] for i in groups[-1]) + level_bytes[level] > DESCRIPTOR_BUDGET_BYTES:
+            groups.append([])
+        groups[-1].append(level)
     storage: dict[tuple[str, int], torch.Tensor] = {}
 
     def buffer(name: str, rows: int, cols: int) -> torch.Tensor:
@@ -516,49 +587,41 @@ def swd(
             storage[(name, rows * cols)] = torch.empty(rows * cols, dtype=torch.float32, device=dev)
         return storage[(name, rows * cols)].view(rows, cols)
 
-    for level, res in enumerate(resolutions):
-        h, w = H >> level, W >> level
-        descs: list[torch.Tensor] = []
-        moments: list[Moments] = []
+    result: dict[str, float] = {}
+    for group in groups:
+        descs: dict[tuple[int, int], torch.Tensor] = {}  # (set, level) -> (N * P, dim)
+        moments: dict[tuple[int, int], Moments] = {}
         for s, images in enumerate((real, fake)):
-            if patch_centres is not None:
-                centres = patch_centres[level][s].to(dev)
-            else:
-                centres = draw_patch_centres(
-                    N, h, w, generator=generator, nhoods_per_image=nhoods_per_image, nhood_size=nhood_size
-                ).to(dev)
-            P = centres.shape[1]
-            desc = buffer(f"desc{s}", N * P, dim)
-            total = torch.zeros(C, dtype=torch.float64, device=dev)
-            total_sq = torch.zeros_like(total)
+            sums = {level: torch.zeros(2, C, dtype=torch.float64, device=dev) for level in group}
+            for slot, level in enumerate(group):
+                descs[(s, level)] = buffer(f"desc{s}.{slot}", N * centres[level][s].shape[1], dim)
             for lo in range(0, N, batch_size):
                 hi = min(N, lo + batch_size)
-                lap = _laplacian_level(images[lo:hi], level, L)  # (B, C, h, w)
-                d = extract_descriptors(lap, centres[lo:hi], nhood_size, out=desc[lo * P : hi * P])
-                s1, s2 = descriptor_moments(d, C)
-                total += s1
-                total_sq += s2
-            descs.append(desc)
-            moments.append(_mean_std(total, total_sq, N * P * nhood_size * nhood_size))
-        if directions is not None:
-            raw_dirs = directions[level]
-        else:
-            raw_dirs = draw_directions(
-                dim, generator=generator, dir_repeats=dir_repeats, dirs_per_repeat=dirs_per_repeat
+                for level, lap in _laplacian_levels(images[lo:hi], group, L):  # (B, C, h, w) each
+                    P = centres[level][s].shape[1]
+                    d = extract_descriptors(
+                        lap, centres[level][s][lo:hi], nhood_size, out=descs[(s, level)][lo * P : hi * P]
+                    )
+                    s1, s2 = descriptor_moments(d, C)
+                    sums[level][0] += s1
+                    sums[level][1] += s2
+            for level in group:
+                count = descs[(s, level)].shape[0] * nhood_size * nhood_size
+                moments[(s, level)] = _mean_std(sums[level][0], sums[level][1], count)
+        for level in group:
+            rows = _unit_rows(raw_dirs[level], dim, dev)
+            M = descs[(0, level)].shape[0]
+            chunk = _direction_chunk(rows.shape[0], M, PROJECTION_BUFFER_BYTES)
+            dist = _projected_distance(
+                descs[(0, level)],
+                descs[(1, level)],
+                rows,
+                moments[(0, level)],
+                moments[(1, level)],
+                buffer_bytes=PROJECTION_BUFFER_BYTES,
+                sort_backend=sort_backend,
+                buffers=(buffer("proj0", chunk, M), buffer("proj1", chunk, M)),
             )
-        rows = _unit_rows(raw_dirs, dim, dev)
-        M = descs[0].shape[0]
-        chunk = _direction_chunk(rows.shape[0], M, PROJECTION_BUFFER_BYTES)
-        dist = _projected_distance(
-            descs[0],
-            descs[1],
-            rows,
-            moments[0],
-            moments[1],
-            buffer_bytes=PROJECTION_BUFFER_BYTES,
-            sort_backend=sort_backend,
-            buffers=(buffer("proj0", chunk, M), buffer("proj1", chunk, M)),
-        )
-        result[str(res)] = dist * SCALE
+            result[str(resolutions[level])] = dist * SCALE
     result[KEY_AVG] = math.fsum(result.values()) / L
     return result

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from semgan import __version__
 from semgan.checkpoint import load_checkpoint, save_checkpoint
 from semgan.config import RunConfig, diff, from_dict, to_dict
-from semgan.data import LabelDataset, load_dataset
+from semgan.data import LabelDataset, dataset_from_config
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, one_hot, uint8_to_rgb, write_rgb_png
 from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1
@@ -356,9 +356,7 @@ def train(
         # up to 100x slower; flushing them to zero changes no result above 1e-38.
         torch.set_flush_denormal(True)
     if dataset is None:
-        d = cfg.data
-        dataset = load_dataset(d.name, root=d.root or None, size=d.size or None, classes=d.classes or None,
-                               split=d.split or None, seed=d.seed, skip_bad=d.skip_bad)
+        dataset = dataset_from_config(cfg.data)
     trainer = Trainer(cfg, dataset, device)
     ckpt_path = out / "checkpoints" / "latest.pt"
     if resume and ckpt_path.is_file():
@@ -366,6 +364,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     _write_config(out, cfg, dataset)
     _drop_log_lines_after(out, trainer.step)  # logged after the checkpoint by a run that then died
+    if trainer.step >= cfg.train.steps and ckpt_path.is_file():
+        return out  # a finished run: nothing to train, no empty TensorBoard file
     if cfg.eval.metrics:
         from semgan.evaluate import Evaluator  # metrics pull in scipy-free but heavier code; only when asked
 
