@@ -48,6 +48,7 @@ class MetricInputs:
         fake_labels: (M, H, W) integer labels, or None.
         palette: (K, 3) uint8 class colours, or None.
         fid_cache_dir: FID real-statistics cache folder (None = default).
+        progress: progress bars on stderr for long computations (FID features).
     """
 
     real_images: torch.Tensor
@@ -57,6 +58,7 @@ class MetricInputs:
     fake_labels: torch.Tensor | None
     palette: torch.Tensor | None
     fid_cache_dir: str | Path | None
+    progress: bool = True
 
 
 MetricFn = Callable[[MetricInputs], dict[str, Any]]
@@ -78,7 +80,7 @@ def _ms_ssim(inp: MetricInputs) -> dict[str, Any]:
 
 @METRICS.register("fid")
 def _fid(inp: MetricInputs) -> dict[str, Any]:
-    return {"fid": fid.fid(inp.real_images, inp.fake_images, cache_dir=inp.fid_cache_dir)}
+    return {"fid": fid.fid(inp.real_images, inp.fake_images, cache_dir=inp.fid_cache_dir, progress=inp.progress)}
 
 
 @METRICS.register("semantic")
@@ -111,6 +113,7 @@ def compute_metrics(
     palette: torch.Tensor | np.ndarray | None = None,
     fid_cache_dir: str | Path | None = None,
     device: torch.device | str | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Compute the named metrics between a real and a generated image set.
 
@@ -124,6 +127,7 @@ def compute_metrics(
         palette: (K, 3) uint8 class colours; required by ``semantic``.
         fid_cache_dir: FID real-statistics cache folder.
         device: where to compute; the images' device when None.
+        progress: progress bars on stderr for long computations (FID features).
 
     Returns:
         A JSON-able dict: one entry per metric (see the module docstring) plus ``n_real`` and ``n_fake``.
@@ -143,6 +147,7 @@ def compute_metrics(
         fake_labels=None if fake_labels is None else fake_labels.to(dev),
         palette=None if palette is None else torch.as_tensor(palette, dtype=torch.uint8).to(dev),
         fid_cache_dir=fid_cache_dir,
+        progress=progress,
     )
     result: dict[str, Any] = {}
     for _, fn in fns:

@@ -167,7 +167,16 @@ def score_folders(
                 f"counts, so it uses the first {m} of each in sorted order"
             )
         result.update(
-            compute_metrics(r, f, [name], generator=generator, palette=pal, fid_cache_dir=fid_cache_dir, device=device)
+            compute_metrics(
+                r,
+                f,
+                [name],
+                generator=generator,
+                palette=pal,
+                fid_cache_dir=fid_cache_dir,
+                device=device,
+                progress=progress,
+            )
         )
     result.update(
         n_real=int(real.shape[0]),
