@@ -33,7 +33,7 @@ from semgan.data.prepare import (
     PhotoLabelPairs,
     ab_files,
     check_size,
-    decode_ab,
+    decode_ab_set,
     decode_all,
     label_dataset,
     list_files,
@@ -223,26 +223,8 @@ def cityscapes_pix2pix_source(
 def _decode_ab_set(
     base: Path, files: list[Path], class_set: ClassSet, size: int, split: str, skip_bad: bool, photos: bool
 ) -> tuple[LabelDataset, list[np.ndarray]]:
-    decode_label = partial(decode_cityscapes_colors, classes=class_set)
-    decoded, kept, skipped = decode_all(
-        files,
-        partial(decode_ab, decode_label=decode_label, size=size, photo=photos),
-        name_of=lambda p: relative_name(p, base),
-        what="AB images",
-        skip_bad=skip_bad,
-        dataset="cityscapes-pix2pix",
-    )
-    names = [relative_name(files[i], base) for i in kept]
-    meta = {
-        "source": str(base),
-        "format": "pix2pix AB jpgs, right half decoded by nearest colour (YCbCr 1, .25, .25)",
-        "split": split,
-        "size": size,
-        "resize": RESIZE_CONVENTION,
-        **skipped_meta(skipped),
-    }
-    ds = label_dataset("cityscapes-pix2pix", [d[0] for d in decoded], names, class_set, meta)
-    return ds, [d[1] for d in decoded if d[1] is not None]
+    return decode_ab_set("cityscapes-pix2pix", base, files, partial(decode_cityscapes_colors, classes=class_set),
+                         class_set, size=size, split=split, skip_bad=skip_bad, photos=photos, palette_note="colour")
 
 
 def load_cityscapes_pix2pix_pairs(

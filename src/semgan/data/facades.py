@@ -38,7 +38,7 @@ from semgan.data.prepare import (
     PhotoLabelPairs,
     ab_files,
     check_size,
-    decode_ab,
+    decode_ab_set,
     decode_all,
     label_dataset,
     list_files,
@@ -259,25 +259,8 @@ def load_facade_pairs(
 def _decode_ab_set(
     base: Path, files: list[Path], size: int, split: str, skip_bad: bool, photos: bool
 ) -> tuple[LabelDataset, list[np.ndarray]]:
-    decoded, kept, skipped = decode_all(
-        files,
-        partial(decode_ab, decode_label=decode_facades_colors, size=size, photo=photos),
-        name_of=lambda p: relative_name(p, base),
-        what="AB images",
-        skip_bad=skip_bad,
-        dataset="facades-pix2pix",
-    )
-    names = [relative_name(files[i], base) for i in kept]
-    meta = {
-        "source": str(base),
-        "format": "pix2pix AB jpgs, right half decoded by nearest measured colour (YCbCr 1, .25, .25)",
-        "split": split,
-        "size": size,
-        "resize": RESIZE_CONVENTION,
-        **skipped_meta(skipped),
-    }
-    ds = label_dataset("facades-pix2pix", [d[0] for d in decoded], names, PIX2PIX_FACADES, meta)
-    return ds, [d[1] for d in decoded if d[1] is not None]
+    return decode_ab_set("facades-pix2pix", base, files, decode_facades_colors, PIX2PIX_FACADES, size=size,
+                         split=split, skip_bad=skip_bad, photos=photos, palette_note="measured colour")
 
 
 @register_source("facades-pix2pix")

@@ -823,3 +823,41 @@ def decode_ab(
     a, b = open_ab(path)
     labels = resize_labels(decode_label(np.asarray(b, dtype=np.uint8)), size)
     return labels, (resize_photo(a, size) if photo else None)
+
+
+def decode_ab_set(
+    dataset: str,
+    base: Path,
+    files: list[Path],
+    decode_label: Callable[[np.ndarray], np.ndarray],
+    class_set: ClassSet,
+    *,
+    size: int,
+    split: str,
+    skip_bad: bool,
+    photos: bool,
+    palette_note: str,
+) -> tuple[LabelDataset, list[np.ndarray]]:
+    """Decode pix2pix AB jpgs (photo left, colour label right) into a dataset and, if asked, the photos.
+
+    Shared by ``cityscapes-pix2pix`` and ``facades-pix2pix``; ``palette_note`` names the palette in ``meta``.
+    """
+    decoded, kept, skipped = decode_all(
+        files,
+        partial(decode_ab, decode_label=decode_label, size=size, photo=photos),
+        name_of=lambda p: relative_name(p, base),
+        what="AB images",
+        skip_bad=skip_bad,
+        dataset=dataset,
+    )
+    names = [relative_name(files[i], base) for i in kept]
+    meta = {
+        "source": str(base),
+        "format": f"pix2pix AB jpgs, right half decoded by nearest {palette_note} (YCbCr 1, .25, .25)",
+        "split": split,
+        "size": size,
+        "resize": RESIZE_CONVENTION,
+        **skipped_meta(skipped),
+    }
+    ds = label_dataset(dataset, [d[0] for d in decoded], names, class_set, meta)
+    return ds, [d[1] for d in decoded if d[1] is not None]
