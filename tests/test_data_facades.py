@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -249,3 +250,17 @@ def test_real_cmp_base_set(cmp_base):
 def test_real_cmp_pairs_match_in_size(cmp_base):
     pairs = load_facade_pairs(cmp_base, size=64, split="base")
     assert pairs.photos.shape == (378, 3, 64, 64) and pairs.dataset.meta["num_skipped"] == 0
+
+
+def test_facades_cpu_preset_trains_on_the_real_set(cmp_base, tmp_path):
+    # the CLI path of `semgan train --preset facades-cpu`, cut to 3 steps: real data, noise, checkpoint, grid
+    from semgan.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--preset", "facades-cpu", "--data-root", str(cmp_base), "--out", str(out),
+                 "--steps", "3", "--no-progress", "--set", "eval.every=0", "--set", "eval.metrics="])
+    assert code in (0, None)
+    assert (out / "checkpoints" / "latest.pt").is_file() and (out / "grid.png").is_file()
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["train"]["d_noise"] == 1.0 and saved["config"]["data"]["size"] == 128
+    assert saved["dataset"]["count"] == 378 and saved["dataset"]["class_names"][1] == "facade"

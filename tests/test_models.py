@@ -9,8 +9,9 @@ import torch
 
 from semgan.config import ModelConfig
 from semgan.errors import SemGANError
-from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1
+from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1, g_nonsaturating
 from semgan.models import build_models
+from semgan.models.networks import minibatch_stddev
 
 TINY = ModelConfig(ld=8, ks=3, g_channels=16, g_min_channels=4, d_channels=4, d_max_channels=16, d_dropout=0.0)
 
@@ -52,7 +53,7 @@ def test_gradients_reach_every_parameter(mode):
     _, real_feats = D(real, return_features=True)
     _, fake_feats = D(fake, return_features=True)
     losses = [feature_matching(real_feats, fake_feats), feature_matching_all(real_feats, fake_feats),
-              feature_matching_l1(real_feats, fake_feats)]
+              feature_matching_l1(real_feats, fake_feats), g_nonsaturating(D(fake))]
     torch.stack(losses).sum().backward()
     for name, p in G.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"G.{name} got no gradient"
@@ -73,3 +74,30 @@ def test_feature_matching_zero_on_same_batch_mean():
 def test_bad_resolution():
     with pytest.raises(SemGANError, match="power of two"):
         build_models(TINY, 4, 48)
+
+
+def test_minibatch_stddev_sees_a_collapsed_group():
+    x = torch.randn(8, 3, 4, 4)
+    x[0::2] = x[0]  # with group 2, sample i pairs with i + 4: groups {0,4} and {2,6} are collapsed
+    y = minibatch_stddev(x, 2)
+    assert y.shape == (8, 4, 4, 4) and torch.equal(y[:, :3], x)
+    std = y[:, 3, 0, 0]
+    assert std[0] == std[4] and std[0].item() == pytest.approx(1e-4, rel=1e-3)  # sqrt(0 + 1e-8)
+    assert (std[1] > 0.1) and (y[:, 3] == std.view(8, 1, 1)).all(), "one constant channel per group"
+    with pytest.raises(SemGANError, match="multiple"):
+        minibatch_stddev(torch.randn(6, 3, 4, 4), 4)
+
+
+@pytest.mark.parametrize("opts", [{"d_mbstd": 4}, {"d_norm": "spectral"}, {"d_mbstd": 2, "d_norm": "spectral"}])
+def test_discriminator_options_keep_shapes_and_gradients(opts):
+    cfg = replace(TINY, **opts)
+    G, D = build_models(cfg, 4, 32)
+    logit, feats = D(G(torch.randn(8, cfg.ld)), return_features=True)
+    assert logit.shape == (8,) and len(feats) == 3
+    g_nonsaturating(logit).backward()
+    assert all(p.grad is not None for p in G.parameters())
+    if "d_norm" in opts:  # spectral norm: the largest singular value of each conv's weight is ~1 after a few calls
+        for _ in range(20):
+            D(torch.randn(8, 4, 32, 32))
+        w = D.convs[0].weight.flatten(1)
+        assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, rel=0.05)

@@ -68,6 +68,39 @@ def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, tiny_cfg, mode):
     assert steps == [5, 10, 15, 20]
 
 
+def test_instance_noise_hflip_and_ns_resume_bit_for_bit(tmp_path, tiny_cfg):
+    # the options the CPU facades preset relies on keep training exactly resumable (the noise RNG is saved)
+    cfg = apply_overrides(tiny_cfg, {"train.d_noise": 1.0, "train.d_noise_steps": 20, "data.hflip": True,
+                                     "train.g_loss": "ns", "model.d_mbstd": 4, "train.ckpt_every": 1000})
+    straight = train(cfg, tmp_path / "straight", progress=False)
+    half = train(apply_overrides(cfg, {"train.steps": 10}), tmp_path / "split", progress=False)
+    # annealed over train.steps, the schedule would change with it: such a resume is refused, with the fix
+    over_steps = apply_overrides(cfg, {"train.d_noise_steps": 0})
+    short = train(apply_overrides(over_steps, {"train.steps": 10}), tmp_path / "short", progress=False)
+    with pytest.raises(SemGANError, match="train.steps .*set train.d_noise_steps"):
+        train(over_steps, short, resume=True, progress=False)
+    resumed = train(cfg, half, resume=True, progress=False)
+    _assert_same_state(load_checkpoint(straight / "checkpoints" / "latest.pt"),
+                       load_checkpoint(resumed / "checkpoints" / "latest.pt"))
+    plain = load_checkpoint(train(apply_overrides(cfg, {"train.d_noise": 0.0}), tmp_path / "plain",
+                                  progress=False) / "checkpoints" / "latest.pt")
+    noisy = load_checkpoint(straight / "checkpoints" / "latest.pt")
+    assert not torch.equal(plain["D"]["fc.weight"], noisy["D"]["fc.weight"]), "the noise reaches D"
+
+
+def test_hflip_trains_on_the_mirrored_maps_too(tiny_cfg):
+    from semgan.data import dataset_from_config
+    from semgan.train.loop import Trainer
+
+    cfg = apply_overrides(tiny_cfg, {"data.hflip": True})
+    ds = dataset_from_config(cfg.data)
+    trainer = Trainer(cfg, ds, torch.device("cpu"))
+    N = len(ds)
+    assert trainer.labels.shape == (2 * N, *ds.resolution)
+    assert torch.equal(trainer.labels[N + 3], ds.labels[3].flip(-1))
+    assert trainer.sampler.n == 2 * N
+
+
 def test_resume_finished_run_is_a_no_op(tmp_path, tiny_cfg):
     out = train(tiny_cfg, tmp_path / "r", progress=False)
     before = load_checkpoint(out / "checkpoints" / "latest.pt")

@@ -17,7 +17,7 @@ from semgan.errors import SemGANError
 from semgan.registry import Registry
 
 MODES = ("semgan", "gan")
-G_LOSSES = ("fm", "fm_all", "fm_l1")
+G_LOSSES = ("fm", "fm_all", "fm_l1", "ns")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class DataConfig:
     split: str = ""  # "" = the dataset's default
     seed: int = 0  # generation seed (Colored Shapes) or split seed
     skip_bad: bool = False  # skip unreadable / invalid files instead of stopping (reported)
+    hflip: bool = False  # also train on every map mirrored left-right (evaluation keeps the originals)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class ModelConfig:
     d_max_channels: int = 512  # ... but never above this
     d_dropout: float = 0.3  # dropout after each D block (ashpy's Encoder default); 0 disables
     fake_input: str = "softmax"  # what D sees of a SemGAN fake: "softmax" (the paper) or "st-gumbel"
+    d_norm: str = "none"  # D weight normalisation: "none" (the paper) or "spectral" (Miyato et al. 2018)
+    d_mbstd: int = 0  # ProGAN minibatch-stddev group size before D's last conv block; 0 = off (the paper)
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,10 @@ class TrainConfig:
     beta2: float = 0.999
     eps: float = 1e-8
     g_loss: str = "fm"  # "fm": Salimans et al. 2016 on layer fm_layer; "fm_all": the same on every D layer;
-    #                     "fm_l1": ashpy's per-example L1 on every D layer
+    #                     "fm_l1": ashpy's per-example L1 on every D layer; "ns": non-saturating -log D(G(z))
     fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
+    d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
+    d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps
     seed: int = 0
     device: str = "auto"  # "auto" = cuda if available, else cpu
     log_every: int = 50  # steps between scalar logs
@@ -99,6 +104,13 @@ class RunConfig:
             raise SemGANError(f"model.d_dropout={m.d_dropout}; expected a value in [0, 1)")
         if t.lr <= 0:
             raise SemGANError(f"train.lr={t.lr}; expected > 0")
+        if m.d_norm not in ("none", "spectral"):
+            raise SemGANError(f"model.d_norm={m.d_norm!r}; expected 'none' or 'spectral'")
+        if m.d_mbstd < 0 or (m.d_mbstd and t.batch % min(m.d_mbstd, t.batch)):
+            raise SemGANError(f"model.d_mbstd={m.d_mbstd}; expected 0 (off) or a group size dividing "
+                              f"train.batch={t.batch}")
+        if t.d_noise < 0 or t.d_noise_steps < 0:
+            raise SemGANError(f"train.d_noise={t.d_noise}, train.d_noise_steps={t.d_noise_steps}; expected >= 0")
         return self
 
 
@@ -306,18 +318,22 @@ for _ds, _rows in _PAPER_ROWS.items():
 
 
 # CPU-sized variants of the real-data presets: the shapes-cpu recipe (narrow widths, ks 4, fm_all) at 128x128,
-# so that a 2-core CPU shows visible structure within about fifteen minutes (docs/results.md).
+# so that a 2-core CPU shows visible structure within about fifteen minutes (docs/results.md). Plus instance
+# noise (sigma 1 on D's inputs, annealed to 0): without it D separates real from fake within ~100 steps on
+# the 378 facades and G never leaves the single dithered "average facade" it first collapses onto; the
+# same happened with the paper's fm, with ns, a wider G, lr 1e-4, dropout 0.5, spectral norm and minibatch
+# stddev (docs/results.md lists the probes).
 def _cpu_preset(dataset: str, steps: int) -> RunConfig:
     return RunConfig(
         data=DataConfig(name=dataset, size=128, classes=_CLASSES[dataset]),
         model=ModelConfig(ld=128, ks=4, g_channels=128, g_min_channels=16, d_channels=16, d_max_channels=128),
-        train=TrainConfig(steps=steps, batch=32, lr=2e-4, g_loss="fm_all", log_every=25, sample_every=250,
-                          ckpt_every=500),
+        train=TrainConfig(steps=steps, batch=32, lr=2e-4, g_loss="fm_all", d_noise=1.0, log_every=25,
+                          sample_every=250, ckpt_every=500),
         eval=EvalConfig(every=500, metrics=("swd", "ms_ssim", "semantic")),
     )
 
 
 add_preset("facades-cpu", _cpu_preset("facades", 1500),
-           "CMP Facades 128x128 on a CPU: the shapes-cpu recipe, ld 128, 1500 steps (~15 min on 2 cores)")
+           "CMP Facades 128x128 on a CPU: shapes-cpu recipe + instance noise, ld 128, 1500 steps (~15 min, 2 cores)")
 add_preset("cityscapes-cpu", _cpu_preset("cityscapes", 1500),
-           "Cityscapes 128x128 (cityscapes22) on a CPU: the shapes-cpu recipe, ld 128, 1500 steps")
+           "Cityscapes 128x128 (cityscapes22) on a CPU: the facades-cpu recipe (instance noise), 1500 steps")

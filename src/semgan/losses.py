@@ -13,6 +13,12 @@ def d_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     return real + fake
 
 
+def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Goodfellow et al.'s non-saturating generator loss, -log D(G(z)): the plain DCGAN alternative to
+    feature matching (``train.g_loss=ns``)."""
+    return F.softplus(-fake_logits).mean()
+
+
 def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor], layer: int = -1) -> torch.Tensor:
     """Salimans et al. 2016, the variant the paper cites: || E[f(x)] - E[f(G(z))] ||^2 on one D layer.
 

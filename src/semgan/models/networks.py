@@ -23,6 +23,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from semgan.config import ModelConfig
 from semgan.errors import SemGANError
@@ -90,24 +91,47 @@ class Discriminator(nn.Module):
         self.cfg, self.in_channels, self.resolution = cfg, in_channels, resolution
         n_down = _num_doublings(resolution, cfg.init_res)
         chans = [in_channels] + [min(cfg.d_channels << i, cfg.d_max_channels) for i in range(n_down)]
+        c_in_last = [0] * (n_down - 1) + [1 if cfg.d_mbstd else 0]  # the minibatch-stddev channel
         # padding (ks - 1) // 2 halves an even-sized input for odd and even kernels alike.
         self.convs = nn.ModuleList(
-            nn.Conv2d(c_in, c_out, cfg.ks, stride=2, padding=(cfg.ks - 1) // 2)
-            for c_in, c_out in zip(chans[:-1], chans[1:], strict=True)
+            nn.Conv2d(c_in + extra, c_out, cfg.ks, stride=2, padding=(cfg.ks - 1) // 2)
+            for c_in, c_out, extra in zip(chans[:-1], chans[1:], c_in_last, strict=True)
         )
         self.dropout = nn.Dropout(cfg.d_dropout) if cfg.d_dropout > 0 else nn.Identity()
         self.fc = nn.Linear(chans[-1] * cfg.init_res * cfg.init_res, 1)
+        if cfg.d_norm == "spectral":
+            for conv in self.convs:
+                spectral_norm(conv)
+            spectral_norm(self.fc)
 
     def forward(
         self, x: torch.Tensor, return_features: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         features = []
-        for conv in self.convs:
+        for i, conv in enumerate(self.convs):
+            if self.cfg.d_mbstd and i == len(self.convs) - 1:
+                x = minibatch_stddev(x, self.cfg.d_mbstd)
             x = F.leaky_relu(conv(x), 0.2)  # (B, C, h/2, w/2)
             features.append(x)  # before dropout: feature matching compares clean activations
             x = self.dropout(x)
         logit = self.fc(x.flatten(1)).squeeze(1)  # (B,)
         return (logit, features) if return_features else logit
+
+
+def minibatch_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
+    """ProGAN's minibatch standard deviation: (B, C, H, W) -> (B, C + 1, H, W).
+
+    The extra channel holds, for each group of ``group`` samples, the mean over features of their standard
+    deviation: a collapsed batch has none, so D can see the missing variety and G is pushed to add it.
+    """
+    B, C, H, W = x.shape
+    G = min(group, B)
+    if B % G:
+        raise SemGANError(f"batch {B} is not a multiple of the minibatch-stddev group {G}")
+    y = x.reshape(G, B // G, C, H, W)  # (G, B/G, C, H, W): sample i sits in group i % (B/G)
+    y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/G,)
+    y = y.repeat(G).view(B, 1, 1, 1).expand(B, 1, H, W)  # (B, 1, H, W)
+    return torch.cat([x, y], dim=1)
 
 
 def build_models(cfg: ModelConfig, num_classes: int, resolution: int) -> tuple[Generator, Discriminator]:

@@ -37,7 +37,13 @@ from semgan.config import RunConfig, diff, from_dict, to_dict
 from semgan.data import LabelDataset, dataset_from_config
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, one_hot, uint8_to_rgb, write_rgb_png
-from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1
+from semgan.losses import (
+    d_bce,
+    feature_matching,
+    feature_matching_all,
+    feature_matching_l1,
+    g_nonsaturating,
+)
 from semgan.models import build_models
 from semgan.sample import latents, render
 
@@ -105,9 +111,12 @@ class Trainer:
         betas = (t.beta1, t.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=betas, eps=t.eps)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=betas, eps=t.eps)
-        self.labels = dataset.labels.to(device)  # (N, H, W) uint8, the whole set on the device
+        labels = dataset.labels  # (N, H, W) uint8
+        if cfg.data.hflip:  # the mirrored copies follow the originals: (2N, H, W)
+            labels = torch.cat([labels, labels.flip(-1)])
+        self.labels = labels.to(device)  # the whole training set on the device
         self.palette = dataset.palette.to(device)
-        self.sampler = EpochSampler(len(dataset), t.batch, torch.Generator().manual_seed(t.seed + 1))
+        self.sampler = EpochSampler(len(self.labels), t.batch, torch.Generator().manual_seed(t.seed + 1))
         self.latent_gen = torch.Generator().manual_seed(t.seed + 2)
         self.step = 0
         self.scalar_sink: Callable[[str, float, int], None] | None = None  # set by train(): TensorBoard
@@ -139,6 +148,11 @@ class Trainer:
         z = latents(t.batch, self.cfg.model.ld, generator=self.latent_gen).to(self.device)
         fake = self.generate(z)
 
+        if t.d_noise > 0:  # instance noise (Sonderby et al. 2017), annealed linearly to 0 over the run
+            sigma = t.d_noise * max(0.0, 1.0 - self.step / (t.d_noise_steps or t.steps))
+            real = real + sigma * torch.randn(real.shape, generator=self.latent_gen).to(self.device)
+            fake = fake + sigma * torch.randn(fake.shape, generator=self.latent_gen).to(self.device)
+
         # Discriminator: real -> 1, fake -> 0.
         self.D.requires_grad_(True)
         real_logits = self.D(real)
@@ -152,13 +166,15 @@ class Trainer:
         self.D.requires_grad_(False)  # no D gradients needed; saves the weight-gradient work
         with torch.no_grad():
             _, real_feats = self.D(real, return_features=True)
-        _, fake_feats = self.D(fake, return_features=True)
+        fake_logits_G, fake_feats = self.D(fake, return_features=True)
         if t.g_loss == "fm":
             loss_G = feature_matching(real_feats, fake_feats, t.fm_layer)
         elif t.g_loss == "fm_all":
             loss_G = feature_matching_all(real_feats, fake_feats)
-        else:
+        elif t.g_loss == "fm_l1":
             loss_G = feature_matching_l1(real_feats, fake_feats)
+        else:
+            loss_G = g_nonsaturating(fake_logits_G)
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()
@@ -257,10 +273,15 @@ def _check_out_dir(out: Path, cfg: RunConfig, resume: bool) -> None:
         if exists_nonempty:
             raise SemGANError(f"{out} is not a semgan run (no config.json); cannot --resume it")
         raise SemGANError(f"nothing to resume in {out}: it holds no run; drop --resume to start one")
-    changed = diff(_read_run_config(out), cfg, ignore=RESUME_FREE_KEYS)
+    free: tuple[str, ...] = RESUME_FREE_KEYS
+    if cfg.train.d_noise > 0 and cfg.train.d_noise_steps == 0:  # the noise anneals over train.steps
+        free = tuple(k for k in free if k != "train.steps")
+    changed = diff(_read_run_config(out), cfg, ignore=free)
     if changed:
         lines = ", ".join(f"{k} (saved {a!r}, now {b!r})" for k, (a, b) in changed.items())
-        raise SemGANError(f"cannot resume {out}: the config differs from the saved one in {lines}")
+        hint = ("; the instance noise anneals over train.steps, so set train.d_noise_steps to the saved "
+                "train.steps to keep its schedule" if "train.steps" in changed else "")
+        raise SemGANError(f"cannot resume {out}: the config differs from the saved one in {lines}{hint}")
 
 
 def _write_config(out: Path, cfg: RunConfig, dataset: LabelDataset) -> None:
