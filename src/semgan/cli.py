@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from semgan import __version__
-from semgan.config import PRESET_HELP, PRESETS, RunConfig, apply_overrides, flatten, get_preset, to_dict
+from semgan.config import PRESET_HELP, PRESETS, RunConfig, apply_cli, flatten, get_preset, to_dict
 from semgan.errors import SemGANError
 
 
@@ -29,15 +29,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         base = saved_config(args.out)  # resuming: the run's own config is the base
     else:
         base = get_preset(args.preset)
-    overrides: dict[str, object] = {}
-    if args.mode is not None:
-        overrides["model.mode"] = args.mode
-    if args.steps is not None:
-        overrides["train.steps"] = args.steps
-    if args.data_root is not None:
-        overrides["data.root"] = str(args.data_root)
-    cfg = apply_overrides(base, list(args.set))
-    cfg = apply_overrides(cfg, overrides)
+    cfg = apply_cli(base, args.set, {"model.mode": args.mode, "train.steps": args.steps,
+                                     "data.root": None if args.data_root is None else str(args.data_root)})
     if args.dry_run:
         print(json.dumps(flatten(cfg), indent=2))
         return 0

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from semgan import __version__
-from semgan.config import PRESETS, RunConfig, apply_overrides, diff, from_dict, get_preset, to_dict
+from semgan.config import PRESETS, RunConfig, apply_cli, diff, from_dict, get_preset, to_dict
 from semgan.data import LabelDataset, dataset_from_config
 from semgan.errors import SemGANError
 from semgan.train.loop import TrainingInterrupted, is_run_dir, resolve_device, train
@@ -266,13 +266,7 @@ def compare(cfg: RunConfig, out: str | Path, *, seeds: int = 1, progress: bool =
         "semgan_version": __version__,
         "config": to_dict(base),
         "modes": list(MODES),
-        "dataset": {
-            "name": dataset.name,
-            "count": len(dataset),
-            "resolution": dataset.resolution[0],
-            "class_names": list(dataset.class_names),
-            "palette": dataset.palette.tolist(),
-        },
+        "dataset": dataset.describe(),
         "runs": ordered,
     }
     if "ms_ssim" in base.eval.metrics and "real" not in doc:
@@ -336,16 +330,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         base = from_dict(read_compare(out)["config"])  # continuing: the compare's own config is the base
     else:
         base = get_preset(args.preset)
-    overrides: dict[str, object] = {}
-    if args.steps is not None:
-        overrides["train.steps"] = args.steps
-    if args.metrics is not None:
-        overrides["eval.metrics"] = args.metrics
-    if args.eval_every is not None:
-        overrides["eval.every"] = args.eval_every
-    if args.data_root is not None:
-        overrides["data.root"] = str(args.data_root)
-    cfg = apply_overrides(apply_overrides(base, list(args.set)), overrides)
+    cfg = apply_cli(base, args.set, {
+        "train.steps": args.steps, "eval.metrics": args.metrics, "eval.every": args.eval_every,
+        "data.root": None if args.data_root is None else str(args.data_root),
+    })
     try:
         compare(cfg, out, seeds=args.seeds, progress=not args.no_progress)
     except TrainingInterrupted as exc:

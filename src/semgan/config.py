@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -217,6 +218,13 @@ def apply_overrides(cfg: RunConfig, overrides: list[str] | dict[str, Any]) -> Ru
         value = _coerce(key, raw, _field_type(section, name))
         cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{name: value})})
     return cfg
+
+
+def apply_cli(base: RunConfig, sets: Sequence[str], flags: dict[str, object | None]) -> RunConfig:
+    """A command line's config: ``--set KEY=VALUE`` overrides, then the dedicated flags that were given
+    (``{"train.steps": args.steps, ...}``; None = not given), so a flag wins over a ``--set`` of its key."""
+    cfg = apply_overrides(base, list(sets))
+    return apply_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
 
 
 def _split_override(text: str) -> tuple[str, str]:

@@ -58,6 +58,16 @@ class LabelDataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def describe(self) -> dict[str, object]:
+        """What a run folder, a checkpoint or a compare records of its data (JSON-able; meta excluded)."""
+        return {
+            "name": self.name,
+            "count": len(self),
+            "resolution": self.resolution[0],
+            "class_names": list(self.class_names),
+            "palette": self.palette.tolist(),
+        }
+
     def class_shares(self) -> np.ndarray:
         """(K,) float64 share of all pixels that belong to each class."""
         counts = torch.bincount(self.labels.reshape(-1).long(), minlength=self.num_classes)

@@ -148,10 +148,12 @@ class Trainer:
         z = latents(t.batch, self.cfg.model.ld, generator=self.latent_gen).to(self.device)
         fake = self.generate(z)
 
-        if t.d_noise > 0:  # instance noise (Sonderby et al. 2017), annealed linearly to 0 over the run
+        if t.d_noise > 0:  # instance noise (Sonderby et al. 2017), annealed linearly to 0
+            # Drawn on the device from torch's global RNG (like dropout; its state is checkpointed): a CPU draw
+            # of two (B, K, H, W) tensors would cost a GPU step more than the step itself.
             sigma = t.d_noise * max(0.0, 1.0 - self.step / (t.d_noise_steps or t.steps))
-            real = real + sigma * torch.randn(real.shape, generator=self.latent_gen).to(self.device)
-            fake = fake + sigma * torch.randn(fake.shape, generator=self.latent_gen).to(self.device)
+            real = real + sigma * torch.randn_like(real)
+            fake = fake + sigma * torch.randn_like(fake)
 
         # Discriminator: real -> 1, fake -> 0.
         self.D.requires_grad_(True)
@@ -201,13 +203,7 @@ class Trainer:
         return {
             "step": self.step,
             "config": to_dict(self.cfg),
-            "data": {
-                "name": self.dataset.name,
-                "class_names": list(self.dataset.class_names),
-                "palette": self.dataset.palette.tolist(),
-                "resolution": self.dataset.resolution[0],
-                "count": len(self.dataset),
-            },
+            "data": self.dataset.describe(),
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(),
@@ -288,14 +284,7 @@ def _write_config(out: Path, cfg: RunConfig, dataset: LabelDataset) -> None:
     doc = {
         "semgan_version": __version__,
         "config": to_dict(cfg),
-        "dataset": {
-            "name": dataset.name,
-            "count": len(dataset),
-            "resolution": dataset.resolution[0],
-            "class_names": list(dataset.class_names),
-            "palette": dataset.palette.tolist(),
-            "meta": dataset.meta,
-        },
+        "dataset": {**dataset.describe(), "meta": dataset.meta},
     }
     tmp = out / "config.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
