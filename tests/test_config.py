@@ -59,7 +59,7 @@ def test_bad_overrides(override, message):
 
 def test_validate():
     with pytest.raises(SemGANError, match="model.mode='rgb'"):
-        apply_overrides(RunConfig(), ["model.mode=rgb"]).validate()
+        apply_overrides(RunConfig(), ["model.mode=rgb"])
     with pytest.raises(SemGANError, match="unknown preset 'nope'; expected one of"):
         get_preset("nope")
     with pytest.raises(SemGANError, match="unknown config keys model.bogus"):
@@ -78,7 +78,7 @@ def test_validate():
 )
 def test_validate_stabilisers(override, message):
     with pytest.raises(SemGANError, match=message):
-        apply_overrides(RunConfig(), [override]).validate()
+        apply_overrides(RunConfig(), [override])
 
 
 def test_cpu_real_data_presets_use_instance_noise():

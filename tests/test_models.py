@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from semgan.config import ModelConfig
+from semgan.config import SemGANModelConfig as ModelConfig
 from semgan.errors import SemGANError
 from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1, g_nonsaturating
 from semgan.models import build_models

@@ -14,11 +14,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from semgan.config import ModelConfig, apply_overrides, get_preset
+from semgan.config import SemGANModelConfig, apply_overrides, get_preset
 from semgan.data import load_dataset
 from semgan.models import build_models
+from semgan.tasks.semgan import SemGANTask
+from semgan.train.engine import Engine
 
-TINY = ModelConfig(ld=8, ks=3, g_channels=16, g_min_channels=4, d_channels=4, d_max_channels=16, d_dropout=0.0)
+TINY = SemGANModelConfig(ld=8, ks=3, g_channels=16, g_min_channels=4, d_channels=4, d_max_channels=16, d_dropout=0.0)
 
 # mode -> (G output probs/rgb [0, :, 5, 3:7], D logits, D first-block features [1, 0, 2, :4])
 NETWORKS = {
@@ -95,14 +97,12 @@ def _adam_avg(opt: torch.optim.Optimizer, module: torch.nn.Module, names: tuple[
 
 @pytest.mark.parametrize("name", sorted(STEPS))
 def test_pinned_train_steps(name: str) -> None:
-    from semgan.train.loop import Trainer
-
     overrides, stats1, stats2, g_avg, d_avg = STEPS[name]
     cfg = apply_overrides(get_preset("tiny"), {"train.device": "cpu", **overrides})
-    trainer = Trainer(cfg, load_dataset("shapes"), torch.device("cpu"))
+    task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, torch.device("cpu")))
     keys = ("loss_D", "loss_G", "D_real", "D_fake")
-    for expected in (stats1, stats2):
-        stats = trainer.train_step()
+    for step, expected in enumerate((stats1, stats2)):
+        stats = task.train_step(step)
         _close([float(stats[k]) for k in keys], expected)
-    _close(_adam_avg(trainer.opt_G, trainer.G, ("to_out.weight",)), g_avg)
-    _close(_adam_avg(trainer.opt_D, trainer.D, ("fc.weight", "fc.parametrizations.weight.original")), d_avg)
+    _close(_adam_avg(task.opt_G, task.G, ("to_out.weight",)), g_avg)
+    _close(_adam_avg(task.opt_D, task.D, ("fc.weight", "fc.parametrizations.weight.original")), d_avg)

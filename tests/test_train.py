@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from semgan.checkpoint import load_checkpoint, save_checkpoint
+from semgan.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from semgan.config import apply_overrides
 from semgan.errors import SemGANError
 from semgan.sample import load_run, sample, write_samples
@@ -91,15 +91,16 @@ def test_stabilisers_resume_bit_for_bit(tmp_path, tiny_cfg):
 
 def test_hflip_trains_on_the_mirrored_maps_too(tiny_cfg):
     from semgan.data import dataset_from_config
-    from semgan.train.loop import Trainer
+    from semgan.tasks.semgan import SemGANTask
+    from semgan.train.engine import Engine
 
     cfg = apply_overrides(tiny_cfg, {"data.hflip": True})
     ds = dataset_from_config(cfg.data)
-    trainer = Trainer(cfg, ds, torch.device("cpu"))
+    task = SemGANTask(cfg, ds, Engine(cfg.train, torch.device("cpu")))
     N = len(ds)
-    assert trainer.labels.shape == (2 * N, *ds.resolution)
-    assert torch.equal(trainer.labels[N + 3], ds.labels[3].flip(-1))
-    assert trainer.sampler.n == 2 * N
+    assert task.labels.shape == (2 * N, *ds.resolution)
+    assert torch.equal(task.labels[N + 3], ds.labels[3].flip(-1))
+    assert task.sampler.n == 2 * N
 
 
 def test_resume_finished_run_is_a_no_op(tmp_path, tiny_cfg):
@@ -114,7 +115,7 @@ def test_checkpoint_is_atomic_and_weights_only(tmp_path):
     save_checkpoint(path, {"step": 3, "config": {}, "G": {"w": torch.ones(2)}, "D": {}})
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"], "no temporary file left behind"
     ckpt = load_checkpoint(path)
-    assert ckpt["step"] == 3 and ckpt["version"] and ckpt["format"] == 1
+    assert ckpt["step"] == 3 and ckpt["version"] and ckpt["format"] == FORMAT
 
 
 class _Evil:

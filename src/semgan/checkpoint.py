@@ -6,8 +6,6 @@ weights_only=True)`` can read it and a file handed over by someone else cannot r
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +13,12 @@ import torch
 
 from semgan import __version__
 from semgan.errors import SemGANError
+from semgan.io import atomic_write
 
-FORMAT = 1  # bump when the layout of the dict changes
-REQUIRED_KEYS = ("format", "version", "step", "config", "G", "D")
+# Bump when the layout of the dict changes. 2: the model family ("family") and the engine's state; the
+# family's own entries (G, D, ...) sit at the top level as in format 1, which is still read.
+FORMAT = 2
+REQUIRED_KEYS = ("format", "version", "step", "config")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -25,28 +26,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
     A crash at any point leaves either the old file or the new one, never a torn file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": __version__, **state}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # Make the rename itself durable (best effort: not every platform can fsync a directory).
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    atomic_write(path, lambda f: torch.save(payload, f), durable=True)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

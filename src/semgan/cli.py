@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,11 +17,12 @@ import torch
 
 from semgan import __version__
 from semgan.config import PRESET_HELP, PRESETS, RunConfig, apply_cli, flatten, get_preset, to_dict
+from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from semgan.train.loop import TrainingInterrupted, saved_config, train
+    from semgan.train import TrainingInterrupted, saved_config, train
 
     base: RunConfig
     if args.preset is None:
@@ -34,11 +36,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(flatten(cfg), indent=2))
         return 0
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for the run
     try:
         out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     except TrainingInterrupted as exc:
-        print(f"semgan: {exc}", file=sys.stderr)
+        if main_rank:
+            print(f"semgan: {exc}", file=sys.stderr)
         return 130
+    if not main_rank:
+        return 0
     print(f"run folder: {out}\n  sample grid: {out / 'grid.png'} (every grid in {out / 'samples'})\n"
           f"  checkpoint:  {out / 'checkpoints' / 'latest.pt'}\n  logs:        {out / 'stats.jsonl'}, "
           f"TensorBoard: tensorboard --logdir {out / 'tb'}")
@@ -50,8 +56,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise SemGANError(f"--n must be at least 1, got {args.n}")
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    run = load_run(args.run, which=args.checkpoint, device=device)
+    run = load_run(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
     samples = sample(run.G, args.n, run.palette, generator=torch.Generator().manual_seed(args.seed),
                      progress=not args.no_progress)
     out = write_samples(samples, args.out)
@@ -92,7 +97,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     from semgan.metrics.folders import score_folders
 
     result = score_folders(args.real, args.fake, _metric_names(args.metrics), n=args.n, seed=args.seed,
-                           device=args.device, progress=not args.json)
+                           device=resolve_device(args.device, key="--device"), progress=not args.json)
     _print_metrics(result, args.json)
     return 0
 
@@ -102,15 +107,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from semgan.evaluate import evaluate_generator
     from semgan.sample import load_run
 
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    run = load_run(args.run, which=args.checkpoint, device=device)
+    run = load_run(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
     dataset = dataset_from_config(run.cfg.data, root=str(args.data_root) if args.data_root else None)
     if list(dataset.class_names) != list(run.class_names):
         raise SemGANError(f"the run was trained on classes {list(run.class_names)}; "
                           f"the data now has {list(dataset.class_names)}")
-    result = evaluate_generator(run.G, dataset, _metric_names(args.metrics), n=args.n, seed=args.seed,
+    scores = evaluate_generator(run.G, dataset, _metric_names(args.metrics), n=args.n, seed=args.seed,
                                 progress=not args.json)
-    result = {"run": str(args.run), "step": run.step, **result}
+    assert scores is not None  # one process: the scores come back here
+    result = {"run": str(args.run), "step": run.step, **scores}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     _print_metrics(result, args.json)
@@ -162,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
     p.add_argument("--n", type=int, help="use the first N images of each folder (sorted by name)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_metrics)
 

@@ -16,7 +16,6 @@ and rerunning it with a larger ``train.steps`` or more seeds extends it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -29,14 +28,15 @@ from typing import Any
 import torch
 
 from semgan import __version__
-from semgan.config import PRESETS, RunConfig, apply_cli, diff, from_dict, get_preset, to_dict
+from semgan.comparison import COMPARE_FILE, FORMAT, MODES, read_compare, write_compare
+from semgan.config import PRESETS, Mode, RunConfig, apply_cli, diff, from_dict, get_preset, to_dict
 from semgan.data import LabelDataset, dataset_from_config
+from semgan.devices import resolve_device
 from semgan.errors import SemGANError
-from semgan.train.loop import TrainingInterrupted, is_run_dir, resolve_device, train
+from semgan.report import build_report
+from semgan.run_dir import RunDir
+from semgan.train import TrainingInterrupted, train
 
-COMPARE_FILE = "compare.json"
-FORMAT = 1  # bump when the layout of compare.json changes
-MODES = ("semgan", "gan")  # training order and the report's row order
 DEFAULT_METRICS = ("swd", "ms_ssim", "semantic")
 DEFAULT_EVALUATIONS = 10  # evaluations per run when eval.every is left at 0
 # Keys that may differ from the saved compare: the mode is per run, and the device does not change what a
@@ -48,7 +48,7 @@ COMPARE_FREE_KEYS = ("model.mode", "train.device", "train.steps")
 class RunSpec:
     """One run of a comparison: a mode and a training seed."""
 
-    mode: str
+    mode: Mode
     seed: int
 
     @property
@@ -87,7 +87,7 @@ def resolve_config(cfg: RunConfig, saved: RunConfig | None = None) -> RunConfig:
         cfg,
         model=replace(cfg.model, mode=MODES[0]),
         eval=replace(ev, metrics=tuple(metrics), every=every),
-    ).validate()
+    )
 
 
 def run_config(base: RunConfig, spec: RunSpec) -> RunConfig:
@@ -111,51 +111,6 @@ def check_compatible(saved: RunConfig, new: RunConfig, out: Path) -> None:
             f"{out} holds a compare of a different configuration: {', '.join(parts)}. "
             f"Choose another --out, or repeat the saved configuration (see {out / COMPARE_FILE})"
         )
-
-
-# --------------------------------------------------------------------------------------------- compare.json
-
-
-def read_compare(out: str | Path) -> dict[str, Any]:
-    """The parsed ``compare.json`` of a compare folder.
-
-    Raises:
-        SemGANError: if the folder holds no compare or the file is unreadable.
-    """
-    path = Path(out) / COMPARE_FILE
-    if not path.is_file():
-        raise SemGANError(f"{Path(out)} is not a compare folder (no {COMPARE_FILE}); create one with semgan compare")
-    try:
-        doc = json.loads(path.read_text())
-        from_dict(doc["config"])  # validates the keys
-        runs = doc["runs"]
-        if not isinstance(runs, list) or not all({"name", "mode", "seed"} <= set(r) for r in runs):
-            raise ValueError("runs must be a list of {name, mode, seed, ...}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SemGANError(f"{path} is unreadable or not a semgan compare file: {exc}") from exc
-    if doc.get("format", FORMAT) > FORMAT:
-        raise SemGANError(f"{path} has format {doc['format']}; this semgan ({__version__}) reads up to {FORMAT}")
-    return dict(doc)
-
-
-def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    # A compare can be interrupted at any moment; a torn compare.json would orphan its runs.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def checkpoint_step(run_dir: str | Path) -> int | None:
-    """The step of ``run_dir/checkpoints/latest.pt``, or None if the run has no checkpoint yet."""
-    path = Path(run_dir) / "checkpoints" / "latest.pt"
-    if not path.is_file():
-        return None
-    try:
-        # mmap: only the small "step" entry is read, not every weight tensor.
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return int(ckpt["step"])
-    except Exception as exc:  # unpickling errors come in many types; a damaged file is the user's to fix
-        raise SemGANError(f"cannot read the step of {path}: {exc}") from exc
 
 
 # ------------------------------------------------------------------------------------------------ protocol
@@ -238,7 +193,7 @@ def compare(cfg: RunConfig, out: str | Path, *, seeds: int = 1, progress: bool =
         raise SemGANError(f"--seeds must be at least 1, got {seeds}")
     if out.exists() and not out.is_dir():
         raise SemGANError(f"--out {out} is a file; expected a folder for the comparison")
-    if is_run_dir(out):
+    if RunDir(out).exists():
         raise SemGANError(f"{out} is a training run folder (it holds config.json); give compare a folder of its own")
     doc = read_compare(out) if (out / COMPARE_FILE).is_file() else None
     saved = from_dict(doc["config"]) if doc is not None else None
@@ -272,37 +227,35 @@ def compare(cfg: RunConfig, out: str | Path, *, seeds: int = 1, progress: bool =
     if "ms_ssim" in base.eval.metrics and "real" not in doc:
         doc["real"] = real_ms_ssim(dataset, base.eval.n, base.eval.seed)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(out / COMPARE_FILE, doc)
+    write_compare(out, doc)
 
     for i, entry in enumerate(ordered, 1):
         spec = RunSpec(entry["mode"], int(entry["seed"]))
-        run_dir = out / spec.name
-        exists = is_run_dir(run_dir)
-        before = (checkpoint_step(run_dir) or 0) if exists else 0
+        run_dir = RunDir(out / spec.name)
+        exists = run_dir.exists()
+        before = (run_dir.checkpoint_step() or 0) if exists else 0
         if progress:
             state = ("finished, reused" if before >= base.train.steps else f"resuming at step {before}") if exists \
                 else "new"
             print(f"compare [{i}/{len(ordered)}] {spec.name} ({state}): to step {base.train.steps}", file=sys.stderr)
         started, t0 = _now(), time.perf_counter()
         try:
-            train(run_config(base, spec), run_dir, resume=exists, progress=progress, dataset=dataset)
+            train(run_config(base, spec), run_dir.root, resume=exists, progress=progress, dataset=dataset)
         finally:
             # Also after an interruption: the steps it did took time the report should count.
             _record_session(entry, run_dir, before, started, time.perf_counter() - t0, device)
-            _write_json_atomic(out / COMPARE_FILE, doc)
-
-    from semgan.report import build_report  # matplotlib is imported only once there is something to plot
+            write_compare(out, doc)
 
     build_report(out)
     return out
 
 
 def _record_session(
-    entry: dict[str, Any], run_dir: Path, before: int, started: str, wall_s: float, device: torch.device
+    entry: dict[str, Any], run_dir: RunDir, before: int, started: str, wall_s: float, device: torch.device
 ) -> None:
     """Append a timed session to a run's entry if the run advanced (a finished run's no-op call does not)."""
     try:
-        after = checkpoint_step(run_dir)
+        after = run_dir.checkpoint_step()
     except SemGANError:
         after = None  # keep the original exception, if any, as the one the user sees
     if after is None or after <= before:

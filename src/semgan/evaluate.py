@@ -4,27 +4,22 @@ The images reach the metrics by the one path documented in :mod:`semgan.metrics`
 are argmax -> palette -> uint8; the RGB baseline is scored on its raw output, and again (``snapped``) after
 nearest-palette snapping, so that both views of the baseline are on record.
 
-During training, :class:`Evaluator` runs every ``eval.every`` steps, appends to ``metric-<name>.jsonl``,
-logs TensorBoard scalars under ``eval/``, and keeps ``checkpoints/best-<key>.pt`` for each headline number
-(the paper reports the best value during training; lower is better for all of them).
+During training the loop's evaluator (:mod:`semgan.train.evaluation`) calls this through the family's task,
+every ``eval.every`` steps; with several ranks each renders its share of the samples.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from semgan.checkpoint import save_checkpoint
-from semgan.config import EvalConfig
 from semgan.data import LabelDataset
+from semgan.distributed import DistEnv
 from semgan.labels import colorize
 from semgan.metrics import METRICS, compute_metrics
 from semgan.models import Generator
-from semgan.sample import sample
+from semgan.sample import Samples, latents, render_batches
 
 # The number that decides "best" for each metric (a path into its result; lower is better for all).
 HEADLINE: dict[str, tuple[str, ...]] = {
@@ -53,7 +48,8 @@ def evaluate_generator(
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = False,
-) -> dict[str, Any]:
+    env: DistEnv | None = None,
+) -> dict[str, Any] | None:
     """Sample as many maps as there are reals and score them.
 
     Args:
@@ -62,17 +58,25 @@ def evaluate_generator(
         metrics: names from :data:`semgan.metrics.METRICS`.
         n: images per set; 0 = the whole training set.
         seed: seeds the real subset, the latents and the metrics' own randomness.
+        env: with several ranks, each renders its share of the samples and rank 0 scores them all.
 
     Returns:
         The metrics dict of :func:`semgan.metrics.compute_metrics` plus ``mode`` and, for the baseline,
-        ``snapped`` (the same metrics on its nearest-palette snapping).
+        ``snapped`` (the same metrics on its nearest-palette snapping); None on ranks other than 0.
     """
     for name in metrics:
         METRICS.get(name)  # unknown names fail before sampling
+    env = env or DistEnv()
     real_labels = real_subset(dataset, n, seed).long()  # (N, H, W)
+    z = latents(len(real_labels), G.cfg.ld, generator=torch.Generator().manual_seed(seed + 1))  # (N, ld)
+    mine = z.tensor_split(env.world)[env.rank]  # the same latents as one process would use, shared out
+    fakes = render_batches(G, mine, dataset.palette, progress=progress and env.is_main)
+    parts = env.gather((fakes.labels, fakes.images))
+    if not env.is_main:
+        return None
+    fakes = Samples(labels=torch.cat([p[0] for p in parts]), images=torch.cat([p[1] for p in parts]),
+                    palette=dataset.palette)
     real_images = colorize(real_labels, dataset.palette)  # (N, 3, H, W) uint8
-    fakes = sample(G, len(real_labels), dataset.palette, generator=torch.Generator().manual_seed(seed + 1),
-                   progress=progress)
     dev = device if device is not None else next(G.parameters()).device
 
     def score(fake_images: torch.Tensor, names: list[str]) -> dict[str, Any]:
@@ -98,71 +102,3 @@ def headline(result: dict[str, Any], metric: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-class Evaluator:
-    """A training hook: evaluate every ``cfg.every`` steps (and at the last step), log, keep the best."""
-
-    def __init__(self, cfg: EvalConfig, total_steps: int) -> None:
-        self.cfg, self.total_steps = cfg, total_steps
-        # Fail before training, not at the first evaluation an hour later.
-        for name in cfg.metrics:
-            METRICS.get(name)
-        if "fid" in cfg.metrics:
-            from semgan.metrics.fid import inception_weights_path
-
-            inception_weights_path()  # raises with the install command when the weights are missing
-
-    def due(self, step: int) -> bool:
-        if not self.cfg.metrics:
-            return False
-        return (self.cfg.every > 0 and step % self.cfg.every == 0) or step == self.total_steps
-
-    def __call__(self, trainer: Any, out: Path) -> None:
-        step = trainer.step
-        if not self.due(step):
-            return
-        result = evaluate_generator(trainer.G, trainer.dataset, self.cfg.metrics, n=self.cfg.n, seed=self.cfg.seed)
-        result["step"] = step
-        ckpt_dir = out / "checkpoints"
-        state: dict[str, Any] | None = None
-        for name in self.cfg.metrics:
-            entry = {"step": step, name: result.get(name), "n": result["n_fake"]}
-            if "snapped" in result and name in result["snapped"]:
-                entry["snapped"] = result["snapped"][name]
-            with (out / f"metric-{name}.jsonl").open("a") as f:
-                f.write(json.dumps(entry) + "\n")
-            for key, value in _scalars(name, result.get(name)).items():
-                trainer.log_scalar(f"eval/{key}", value, step)
-            current = headline(result, name)
-            if current is None or not math.isfinite(current):
-                continue
-            best_path = ckpt_dir / f"best-{name}.pt"
-            best = _best_so_far(out / f"metric-{name}.jsonl", name, exclude_step=step)
-            if best is None or current < best:
-                state = state or trainer.state_dict()
-                save_checkpoint(best_path, {**state, "metric": {"name": name, "value": current}})
-
-
-def _scalars(name: str, value: Any) -> dict[str, float]:
-    """Flatten a metric's value to TensorBoard scalars (lists, such as class shares, are skipped)."""
-    if isinstance(value, int | float):
-        return {name: float(value)}
-    if isinstance(value, dict):
-        out: dict[str, float] = {}
-        for k, v in value.items():
-            out.update(_scalars(f"{name}/{k}", v))
-        return out
-    return {}
-
-
-def _best_so_far(path: Path, name: str, exclude_step: int) -> float | None:
-    best: float | None = None
-    if not path.is_file():
-        return None
-    for line in path.read_text().splitlines():
-        entry = json.loads(line)
-        if entry["step"] == exclude_step:
-            continue
-        value = headline({name: entry.get(name)}, name)
-        if value is not None and math.isfinite(value) and (best is None or value < best):
-            best = value
-    return best

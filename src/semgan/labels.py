@@ -20,6 +20,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from semgan.errors import SemGANError
+from semgan.io import atomic_write
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -136,13 +137,14 @@ def write_label_png(path: str | Path, labels: torch.Tensor | np.ndarray, palette
     flat = np.zeros((256, 3), dtype=np.uint8)
     flat[: len(pal)] = pal
     img.putpalette(flat.reshape(-1).tolist())
-    img.save(path)
+    atomic_write(path, lambda f: img.save(f, format="PNG"))
 
 
 def write_rgb_png(path: str | Path, image: torch.Tensor | np.ndarray) -> None:
     """Write a (3, H, W) uint8 image as an RGB PNG."""
     arr = np.asarray(image.cpu() if isinstance(image, torch.Tensor) else image, dtype=np.uint8)
-    Image.fromarray(np.ascontiguousarray(arr.transpose(1, 2, 0)), mode="RGB").save(path)
+    img = Image.fromarray(np.ascontiguousarray(arr.transpose(1, 2, 0)), mode="RGB")
+    atomic_write(path, lambda f: img.save(f, format="PNG"))
 
 
 def read_rgb_png(path: str | Path) -> np.ndarray:

@@ -22,6 +22,9 @@ from semgan.labels import (
     write_rgb_png,
 )
 from semgan.models import Generator
+from semgan.run_dir import RunDir
+
+GRID_SEED_OFFSET = 1_000_003  # the fixed sample-grid latents come from their own seed
 
 
 @dataclass(frozen=True)
@@ -70,19 +73,39 @@ def render(G: Generator, z: torch.Tensor, palette: torch.Tensor) -> Samples:
     return Samples(labels=labels.cpu(), images=images.cpu(), palette=palette.cpu())
 
 
-def sample(
-    G: Generator, n: int, palette: torch.Tensor, *, generator: torch.Generator, batch_size: int = 256,
-    progress: bool = False,
-) -> Samples:
-    """Draw ``n`` samples in batches; deterministic given ``generator``."""
-    z = latents(n, G.cfg.ld, generator=generator)
+def render_batches(G: Generator, z: torch.Tensor, palette: torch.Tensor, *, batch_size: int = 256,
+                   progress: bool = False) -> Samples:
+    """:func:`render` over latents ``z`` (N, ld), ``batch_size`` at a time (N may be 0)."""
+    if len(z) == 0:
+        R = G.resolution
+        return Samples(labels=torch.zeros(0, R, R, dtype=torch.int64),
+                       images=torch.zeros(0, 3, R, R, dtype=torch.uint8), palette=palette.cpu())
     parts = [render(G, z[i : i + batch_size], palette)
-             for i in tqdm(range(0, n, batch_size), desc="sampling", disable=not progress, leave=False)]
+             for i in tqdm(range(0, len(z), batch_size), desc="sampling", disable=not progress, leave=False)]
     return Samples(
         labels=torch.cat([p.labels for p in parts]),
         images=torch.cat([p.images for p in parts]),
         palette=palette.cpu(),
     )
+
+
+def sample(
+    G: Generator, n: int, palette: torch.Tensor, *, generator: torch.Generator, batch_size: int = 256,
+    progress: bool = False,
+) -> Samples:
+    """Draw ``n`` samples in batches; deterministic given ``generator``."""
+    return render_batches(G, latents(n, G.cfg.ld, generator=generator), palette, batch_size=batch_size,
+                          progress=progress)
+
+
+def grid_latents(cfg: RunConfig, n: int = 16) -> torch.Tensor:
+    """The fixed latents (n, ld) of a run's sample grids: the same at every step, from their own seed."""
+    return latents(n, cfg.model.ld, generator=torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET))
+
+
+def grid_image(G: Generator, z: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """A (3, H', W') uint8 grid of G's pictures of ``z``, four per row."""
+    return make_grid(render(G, z, palette).images, nrow=4)
 
 
 @dataclass(frozen=True)
@@ -97,24 +120,28 @@ class LoadedRun:
 
 
 def find_checkpoint(run: str | Path, which: str = "latest") -> Path:
-    """``run`` is a run folder (its ``checkpoints/<which>.pt``) or a checkpoint file."""
-    run = Path(run)
-    if run.is_file():
-        return run
-    if not run.is_dir():
-        raise SemGANError(f"run folder not found: {run}")
-    path = run / "checkpoints" / f"{which}.pt"
-    if not path.is_file():
-        found = sorted(p.stem for p in (run / "checkpoints").glob("*.pt")) if (run / "checkpoints").is_dir() else []
+    """``run`` is a run folder (its checkpoint ``which``, e.g. ``latest`` or ``best-swd``) or a checkpoint file."""
+    path = Path(run)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise SemGANError(f"run folder not found: {path}")
+    folder = RunDir(path)
+    if not folder.has_checkpoint(which):
+        found = folder.checkpoint_names()
         hint = f"available: {', '.join(found)}" if found else "is this a semgan run folder?"
-        raise SemGANError(f"no checkpoint {path}; {hint}")
-    return path
+        raise SemGANError(f"no checkpoint {folder.checkpoint_path(which)}; {hint}")
+    return folder.checkpoint_path(which)
 
 
 def load_run(run: str | Path, *, which: str = "latest", device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild the generator of a run (or a checkpoint file) and load its weights."""
-    ckpt: dict[str, Any] = load_checkpoint(find_checkpoint(run, which), map_location="cpu")
+    path = find_checkpoint(run, which)
+    ckpt: dict[str, Any] = load_checkpoint(path, map_location="cpu")
     cfg = from_dict(ckpt["config"])
+    family = ckpt.get("family", "semgan")
+    if family != "semgan" or "G" not in ckpt:
+        raise SemGANError(f"{path} holds a {family!r} model; sampling label maps needs a SemGAN or RGB-baseline run")
     data = ckpt["data"]
     G = Generator(cfg.model, len(data["class_names"]), int(data["resolution"]))
     G.load_state_dict(ckpt["G"])

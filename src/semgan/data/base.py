@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +59,7 @@ class LabelDataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         """What a run folder, a checkpoint or a compare records of its data (JSON-able; meta excluded)."""
         return {
             "name": self.name,

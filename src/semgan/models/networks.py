@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from semgan.config import ModelConfig
+from semgan.config import SemGANModelConfig
 from semgan.errors import SemGANError
+from semgan.parallel import LOCAL, BatchSync
 
 
 def _num_doublings(resolution: int, init_res: int) -> int:
@@ -42,7 +43,7 @@ def _num_doublings(resolution: int, init_res: int) -> int:
 class Generator(nn.Module):
     """Latent (B, ld) -> probs (B, K, H, W) for ``mode="semgan"`` or rgb (B, 3, H, W) for ``mode="gan"``."""
 
-    def __init__(self, cfg: ModelConfig, num_classes: int, resolution: int) -> None:
+    def __init__(self, cfg: SemGANModelConfig, num_classes: int, resolution: int) -> None:
         super().__init__()
         self.cfg, self.num_classes, self.resolution = cfg, num_classes, resolution
         self.out_channels = num_classes if cfg.mode == "semgan" else 3
@@ -65,28 +66,31 @@ class Generator(nn.Module):
         self._out_pad = ((ks - 1) // 2, ks // 2, (ks - 1) // 2, ks // 2)
         self.to_out = nn.Conv2d(chans[-1], self.out_channels, ks)
 
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Pre-activation output (B, K or 3, H, W)."""
+    def forward(self, z: torch.Tensor, activate: bool = True) -> torch.Tensor:
+        """Latents (B, ld) -> probs (B, K, H, W) or rgb (B, 3, H, W); ``activate=False``: the logits before the
+        head (for straight-through Gumbel fakes), through ``forward`` so that wrappers (compile) see the call."""
         B = z.shape[0]
         r0 = self.cfg.init_res
         x = self.stem(z).view(B, -1, r0, r0)  # (B, C0, r0, r0)
         x = F.leaky_relu(self.stem_norm(x), 0.2)
         for up in self.ups:
             x = up(x)  # (B, C, 2h, 2w)
-        return self.to_out(F.pad(x, self._out_pad))  # (B, K or 3, H, W)
-
-    def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        """The head: softmax over classes (SemGAN) or tanh (baseline)."""
+        logits = self.to_out(F.pad(x, self._out_pad))  # (B, K or 3, H, W)
+        if not activate:
+            return logits
         return logits.softmax(dim=1) if self.cfg.mode == "semgan" else torch.tanh(logits)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.activate(self.logits(z))
 
 
 class Discriminator(nn.Module):
-    """(B, C, H, W) maps -> (B,) real/fake logits; ``return_features`` also gives every block's activations."""
+    """(B, C, H, W) maps -> (B,) real/fake logits; ``return_features`` also gives every block's activations.
 
-    def __init__(self, cfg: ModelConfig, in_channels: int, resolution: int) -> None:
+    ``sync`` decides over which batch the minibatch stddev is taken: this process's, or (set by the training
+    engine under torchrun) the global batch of every rank.
+    """
+
+    sync: BatchSync = LOCAL
+
+    def __init__(self, cfg: SemGANModelConfig, in_channels: int, resolution: int) -> None:
         super().__init__()
         self.cfg, self.in_channels, self.resolution = cfg, in_channels, resolution
         n_down = _num_doublings(resolution, cfg.init_res)
@@ -110,7 +114,7 @@ class Discriminator(nn.Module):
         features = []
         for i, conv in enumerate(self.convs):
             if self.cfg.d_mbstd and i == len(self.convs) - 1:
-                x = minibatch_stddev(x, self.cfg.d_mbstd)
+                x = minibatch_stddev(x, self.cfg.d_mbstd, self.sync)
             x = F.leaky_relu(conv(x), 0.2)  # (B, C, h/2, w/2)
             features.append(x)  # before dropout: feature matching compares clean activations
             x = self.dropout(x)
@@ -118,23 +122,27 @@ class Discriminator(nn.Module):
         return (logit, features) if return_features else logit
 
 
-def minibatch_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
-    """ProGAN's minibatch standard deviation: (B, C, H, W) -> (B, C + 1, H, W).
+def minibatch_stddev(x: torch.Tensor, group: int, sync: BatchSync = LOCAL) -> torch.Tensor:
+    """ProGAN's minibatch standard deviation: (b, C, H, W) -> (b, C + 1, H, W).
 
     The extra channel holds, for each group of ``group`` samples, the mean over features of their standard
-    deviation: a collapsed batch has none, so D can see the missing variety and G is pushed to add it.
+    deviation: a collapsed batch has none, so D can see the missing variety and G is pushed to add it. The
+    groups are formed over the global batch (``sync``), so N ranks see the groups of one process. Computed in
+    fp32: the ``+ 1e-8`` would vanish in half precision.
     """
+    local = x
+    x = sync.gather(x.float())  # (B, C, H, W)
     B, C, H, W = x.shape
     G = min(group, B)
     if B % G:
         raise SemGANError(f"batch {B} is not a multiple of the minibatch-stddev group {G}")
     y = x.reshape(G, B // G, C, H, W)  # (G, B/G, C, H, W): sample i sits in group i % (B/G)
     y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/G,)
-    y = y.repeat(G).view(B, 1, 1, 1).expand(B, 1, H, W)  # (B, 1, H, W)
-    return torch.cat([x, y], dim=1)
+    y = sync.own(y.repeat(G).view(B, 1, 1, 1))  # (b, 1, 1, 1)
+    return torch.cat([local, y.to(local.dtype).expand(-1, 1, H, W)], dim=1)
 
 
-def build_models(cfg: ModelConfig, num_classes: int, resolution: int) -> tuple[Generator, Discriminator]:
+def build_models(cfg: SemGANModelConfig, num_classes: int, resolution: int) -> tuple[Generator, Discriminator]:
     """The generator and discriminator of one mode; D's input has K channels (SemGAN) or 3 (baseline)."""
     if cfg.mode == "semgan" and num_classes < 2:
         raise SemGANError(f"SemGAN needs at least 2 classes, got K={num_classes}")

@@ -1,7 +1,7 @@
-"""Training: the loop, the run folder and its logs (checkpoints live in :mod:`semgan.checkpoint`)."""
+"""Training: one loop for every model family (:mod:`semgan.train.loop`), its engine, ranks and logs."""
 
 from __future__ import annotations
 
-from semgan.train.loop import Trainer, TrainingInterrupted, train
+from semgan.train.loop import TrainingDiverged, TrainingInterrupted, fit, saved_config, train
 
-__all__ = ["Trainer", "TrainingInterrupted", "train"]
+__all__ = ["TrainingDiverged", "TrainingInterrupted", "fit", "saved_config", "train"]

@@ -2,7 +2,7 @@
 
 The file opens anywhere (mail attachment, CI artefact, a browser on another machine) with no folder beside it
 and no network: styles are inline, there is no script, and every PNG becomes a ``data:image/png;base64`` URI.
-The blocks come from :func:`semgan.report.build_document`, the same ones ``report.md`` is rendered from.
+The blocks come from :func:`semgan.report.build.build_document`, the same ones ``report.md`` is rendered from.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from semgan.errors import SemGANError
-from semgan.report import Block, Bullets, Code, Figure, Heading, Image, ImageTable, Paragraph, Table
+from semgan.report.document import Block, Bullets, Code, Figure, Heading, Image, ImageTable, Paragraph, Table
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1200px; margin: 2em auto;

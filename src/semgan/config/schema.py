@@ -1,0 +1,188 @@
+"""The run configuration: frozen, typed dataclasses that validate themselves when they are built.
+
+A value that is not allowed cannot exist in a :class:`RunConfig`: every section checks its fields in
+``__post_init__`` (a ``Literal`` field against its choices, numbers against their ranges, floats for
+finiteness) and :class:`RunConfig` checks what spans sections. Errors name the dotted key, the bad value and
+what was expected.
+
+The model section depends on the model family (``model.family``): each family registers its own dataclass in
+:data:`MODEL_FAMILIES`, and :func:`semgan.config.from_dict` picks it by that key. SemGAN and its RGB baseline
+are the family ``semgan`` (``model.mode`` chooses the head).
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
+
+from semgan.errors import SemGANError
+
+Mode = Literal["semgan", "gan"]
+GLoss = Literal["fm", "fm_all", "fm_l1", "ns"]
+FakeInput = Literal["softmax", "st-gumbel"]
+DNorm = Literal["none", "spectral"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+MODES: tuple[Mode, ...] = typing.get_args(Mode)
+G_LOSSES: tuple[str, ...] = typing.get_args(GLoss)
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+
+
+def expected_choices(choices: tuple[Any, ...]) -> str:
+    """``'a' or 'b'`` for two choices, ``one of a, b, c`` for more."""
+    if len(choices) == 2:
+        return f"{choices[0]!r} or {choices[1]!r}"
+    return "one of " + ", ".join(map(str, choices))
+
+
+class Section:
+    """Field checks shared by every config section; ``SECTION`` is its name in dotted keys."""
+
+    SECTION: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):  # type: ignore[arg-type]
+            value, typ = getattr(self, f.name), hints[f.name]
+            if typing.get_origin(typ) is Literal and value not in typing.get_args(typ):
+                raise SemGANError(f"{self.key(f.name)}={value!r}; expected {expected_choices(typing.get_args(typ))}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SemGANError(f"{self.key(f.name)}={value}; expected a finite number")
+        self.check()
+
+    def key(self, name: str) -> str:
+        return f"{self.SECTION}.{name}"
+
+    def check(self) -> None:
+        """Range checks beyond the types; overridden per section."""
+
+    def positive(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 1:
+                raise SemGANError(f"{self.key(name)}={getattr(self, name)}; expected a positive integer")
+
+    def non_negative(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 0:
+                raise SemGANError(f"{self.key(name)}={getattr(self, name)}; expected >= 0")
+
+
+@dataclass(frozen=True)
+class DataConfig(Section):
+    SECTION: ClassVar[str] = "data"
+
+    name: str = "shapes"  # a registered dataset (see `semgan.data.DATASETS`)
+    root: str = ""  # dataset folder; unused by generated data
+    size: int = 0  # resolution H = W; 0 = the dataset's own
+    classes: str = ""  # class set, for datasets that have several; "" = the dataset's default
+    split: str = ""  # "" = the dataset's default
+    seed: int = 0  # generation seed (Colored Shapes) or split seed
+    skip_bad: bool = False  # skip unreadable / invalid files instead of stopping (reported)
+    hflip: bool = False  # also train on every map mirrored left-right (evaluation keeps the originals)
+
+    def check(self) -> None:
+        self.non_negative("size")
+
+
+@dataclass(frozen=True)
+class SemGANModelConfig(Section):
+    """The ``semgan`` family: SemGAN (softmax head) and its RGB baseline (tanh head), same networks otherwise."""
+
+    SECTION: ClassVar[str] = "model"
+
+    family: Literal["semgan"] = "semgan"
+    mode: Mode = "semgan"  # "semgan": K-way softmax head; "gan": the RGB (tanh) baseline
+    ld: int = 100  # latent size
+    ks: int = 11  # kernel size of every (transposed) convolution, G and D alike
+    init_res: int = 4  # side of the grid the dense stem reshapes to
+    g_channels: int = 512  # G channels at init_res, halved at each upsampling ...
+    g_min_channels: int = 32  # ... but never below this
+    d_channels: int = 64  # D channels after the first stride-2 conv, doubled at each downsampling ...
+    d_max_channels: int = 512  # ... but never above this
+    d_dropout: float = 0.3  # dropout after each D block (ashpy's Encoder default); 0 disables
+    fake_input: FakeInput = "softmax"  # what D sees of a SemGAN fake: "softmax" (the paper) or "st-gumbel"
+    d_norm: DNorm = "none"  # D weight normalisation: "none" (the paper) or "spectral" (Miyato et al. 2018)
+    d_mbstd: int = 0  # ProGAN minibatch-stddev group size before D's last conv block; 0 = off (the paper)
+    sync_bn: bool = False  # with several processes (torchrun): G's batch norm over the global batch
+
+    def check(self) -> None:
+        self.positive("ld", "ks", "init_res", "g_channels", "g_min_channels", "d_channels", "d_max_channels")
+        if not 0.0 <= self.d_dropout < 1.0:
+            raise SemGANError(f"model.d_dropout={self.d_dropout}; expected a value in [0, 1)")
+        self.non_negative("d_mbstd")
+
+
+#: family name -> its model-section dataclass; ``model.family`` selects one.
+MODEL_FAMILIES: dict[str, type[Section]] = {"semgan": SemGANModelConfig}
+
+#: The model section of a run (a union once there are several families).
+ModelConfig = SemGANModelConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    SECTION: ClassVar[str] = "train"
+
+    steps: int = 50_000  # total G (and D) updates of the run
+    batch: int = 32  # the global batch: with N processes each takes batch / N
+    lr: float = 1e-4  # same for G and D (paper, appendix B)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    eps: float = 1e-8
+    g_loss: GLoss = "fm"  # "fm": Salimans et al. 2016 on layer fm_layer; "fm_all": the same on every D layer;
+    #                       "fm_l1": ashpy's per-example L1 on every D layer; "ns": non-saturating -log D(G(z))
+    fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
+    d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
+    d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps
+    seed: int = 0
+    device: str = "auto"  # "auto" = cuda if available, else cpu; with torchrun each rank takes cuda:LOCAL_RANK
+    precision: Precision = "fp32"  # autocast dtype of the forward passes: fp32 (off), bf16, or fp16 (CUDA only)
+    compile: bool = False  # torch.compile the networks (needs a working compiler; the first steps compile)
+    channels_last: bool = False  # NHWC memory format for the networks and their inputs
+    log_every: int = 50  # steps between scalar logs
+    sample_every: int = 500  # steps between fixed-latent sample grids
+    ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
+
+    def check(self) -> None:
+        self.non_negative("steps", "d_noise_steps")
+        self.positive("batch", "log_every", "sample_every", "ckpt_every")
+        if self.lr <= 0:
+            raise SemGANError(f"train.lr={self.lr}; expected > 0")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise SemGANError(f"train.{name}={getattr(self, name)}; expected a value in [0, 1)")
+        if self.eps <= 0:
+            raise SemGANError(f"train.eps={self.eps}; expected > 0")
+        if self.d_noise < 0 or self.d_noise_steps < 0:
+            raise SemGANError(f"train.d_noise={self.d_noise}, train.d_noise_steps={self.d_noise_steps}; "
+                              "expected >= 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig(Section):
+    SECTION: ClassVar[str] = "eval"
+
+    every: int = 0  # steps between evaluations during training; 0 = only at the end (if metrics is set)
+    metrics: tuple[str, ...] = ()  # metric names, e.g. ("swd", "semantic")
+    n: int = 0  # images per set; 0 = the whole training set (the paper's protocol)
+    seed: int = 0
+
+    def check(self) -> None:
+        self.non_negative("every", "n")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        # What spans sections (the sections checked themselves when they were built).
+        m, t = self.model, self.train
+        if m.d_mbstd and t.batch % min(m.d_mbstd, t.batch):
+            raise SemGANError(f"model.d_mbstd={m.d_mbstd}; expected 0 (off) or a group size dividing "
+                              f"train.batch={t.batch}")

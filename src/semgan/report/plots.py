@@ -1,0 +1,152 @@
+"""The report's plots (matplotlib, on the Agg canvas without pyplot): metrics and losses against step."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from semgan.comparison import MODES
+from semgan.errors import SemGANError
+from semgan.report.document import MISSING, Table
+from semgan.report.runs import MODEL_LABEL, SEMANTIC_COLUMNS, Column, RunResult, series
+
+MODEL_COLOR = {"semgan": "tab:blue", "gan": "tab:orange"}
+
+
+def _matplotlib_figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure on the Agg canvas, without pyplot (no global backend switch, no GUI)."""
+    try:
+        from matplotlib.figure import Figure as MplFigure
+    except ImportError:
+        raise SemGANError("the comparison report draws its plots with matplotlib: pip install matplotlib") from None
+    return MplFigure(layout="constrained", **kwargs)
+
+
+def _mean_curve(curves: list[list[tuple[int, float]]]) -> tuple[list[int], list[float]]:
+    """The mean over seeds at the steps every seed evaluated."""
+    steps = sorted(set.intersection(*({s for s, _ in c} for c in curves)))
+    maps = [dict(c) for c in curves]
+    return steps, [statistics.fmean(m[s] for m in maps) for s in steps]
+
+
+Curve = Callable[[RunResult, bool], list[tuple[int, float]]]  # (run, snapped) -> (step, value) points
+
+
+def _column_curve(col: Column) -> Curve:
+    return lambda run, snapped: series(run, col, snapped)
+
+
+def _stats_curve(key: str) -> Curve:
+    return lambda run, _snapped: [(int(x["step"]), float(x[key])) for x in run.stats if key in x]
+
+
+def _plot_curves(ax: Any, runs: Sequence[RunResult], get: Curve, *, snapped_too: bool, suffix: str = "",
+                 linestyle: str = "-") -> None:
+    """Draw one model comparison on ``ax``: per model a line per seed (thin when there are several) and their mean.
+
+    Markers only on short curves: a few evaluations must stay visible, thousands of log steps must not blur.
+    """
+    for mode in MODES:
+        for snapped in (False, True) if mode == "gan" and snapped_too else (False,):
+            curves = [c for r in runs if r.mode == mode if (c := get(r, snapped))]
+            if not curves:
+                continue
+            label = MODEL_LABEL[mode] + (", snapped" if snapped else "") + suffix
+            style: dict[str, Any] = {"color": MODEL_COLOR[mode], "linestyle": "--" if snapped else linestyle,
+                                     "marker": "o" if max(map(len, curves)) <= 40 else None, "markersize": 3}
+            if len(curves) == 1:
+                ax.plot(*zip(*curves[0], strict=True), label=label, linewidth=1.5, **style)
+            else:
+                for c in curves:
+                    ax.plot(*zip(*c, strict=True), linewidth=0.8, alpha=0.35, **{**style, "marker": None})
+                ax.plot(*_mean_curve(curves), label=f"{label} (mean of {len(curves)})", linewidth=1.8, **style)
+
+
+def _finish_axis(ax: Any, title: str, ylabel: str = "") -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(title)
+    ax.set_xlabel("training step")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are integers; no "2.5" ticks on short runs
+    ax.grid(alpha=0.3)
+
+
+def plot_swd(runs: Sequence[RunResult], levels: Sequence[str], path: Path) -> bool:
+    """SWD against training step, one panel per pyramid level and one for the average (Figures 4 and 5)."""
+    keys = [*levels, "avg"]
+    if not any(r.metrics.get("swd") for r in runs):
+        return False
+    fig = _matplotlib_figure(figsize=(3.3 * len(keys), 3.0))
+    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys, strict=True):
+        _plot_curves(ax, runs, _column_curve(Column(f"SWD {key}", "swd", (key,))), snapped_too=True)
+        _finish_axis(ax, f"SWD {key}×{key}" if key != "avg" else "SWD average", "SWD ×10³")
+    fig.axes[0].legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def plot_metrics(runs: Sequence[RunResult], path: Path, reference: dict[str, float] | None = None) -> bool:
+    """FID, MS-SSIM and the semantic headline numbers against training step (whichever were evaluated).
+
+    ``reference`` (column label -> value, e.g. the reals' own MS-SSIM) is drawn as a grey dotted line.
+    """
+    cols = [c for c in (Column("FID", "fid"), Column("MS-SSIM", "ms_ssim"), *SEMANTIC_COLUMNS)
+            if any(series(r, c) for r in runs)]
+    if not cols:
+        return False
+    fig = _matplotlib_figure(figsize=(3.3 * len(cols), 3.0))
+    for ax, col in zip(fig.subplots(1, len(cols), squeeze=False)[0], cols, strict=True):
+        _plot_curves(ax, runs, _column_curve(col), snapped_too=True)
+        if reference and col.label in reference:
+            ax.axhline(reference[col.label], color="0.4", linestyle=":", label="real data")
+        _finish_axis(ax, col.label)
+    for ax in fig.axes:
+        if ax.get_legend_handles_labels()[1]:  # the first panel with a line has the legend
+            ax.legend(fontsize=8)
+            break
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def plot_losses(runs: Sequence[RunResult], path: Path) -> bool:
+    """D loss, G (feature-matching) loss and D's mean outputs on real and fake batches, per logged step."""
+    if not any(r.stats for r in runs):
+        return False
+    fig = _matplotlib_figure(figsize=(11.0, 3.0))
+    panels = fig.subplots(1, 3, squeeze=False)[0]
+    _plot_curves(panels[0], runs, _stats_curve("loss_D"), snapped_too=False)
+    _finish_axis(panels[0], "D loss (BCE)")
+    _plot_curves(panels[1], runs, _stats_curve("loss_G"), snapped_too=False)
+    _finish_axis(panels[1], "G loss (feature matching)")
+    _plot_curves(panels[2], runs, _stats_curve("D_real"), snapped_too=False, suffix=" D(real)")
+    _plot_curves(panels[2], runs, _stats_curve("D_fake"), snapped_too=False, suffix=" D(fake)", linestyle=":")
+    _finish_axis(panels[2], "mean D output (sigmoid)")
+    panels[0].legend(fontsize=8)
+    panels[2].legend(fontsize=7)
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def plot_class_shares(table: Table, path: Path) -> None:
+    """Grouped bars of the per-class pixel shares (real and each model)."""
+    names = [row[0].text for row in table.rows]
+    fig = _matplotlib_figure(figsize=(min(16.0, max(5.0, 0.45 * len(names) * len(table.header))), 3.2))
+    ax = fig.subplots()
+    groups = table.header[1:]
+    width = 0.8 / len(groups)
+    colors = ["0.4", *(MODEL_COLOR[m] for m in MODES)]
+    for g, (label, color) in enumerate(zip(groups, colors, strict=True)):
+        values = [float(row[g + 1].text.rstrip("%")) if row[g + 1].text != MISSING else 0.0 for row in table.rows]
+        ax.bar([i + (g - (len(groups) - 1) / 2) * width for i in range(len(names))], values, width, label=label,
+               color=color)
+    many = len(names) > 6  # long class lists (Cityscapes) need slanted labels
+    ax.set_xticks(range(len(names)), names, rotation=30 if many else 0, ha="right" if many else "center")
+    ax.set_ylabel("pixel share (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.savefig(path, dpi=100)
+

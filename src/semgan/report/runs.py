@@ -1,0 +1,161 @@
+"""What the report reads of each run of a compare folder, and the columns of its tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from semgan.run_dir import RunDir
+
+MODEL_LABEL = {"semgan": "SemGAN", "gan": "GAN"}
+
+
+@dataclass
+class RunResult:
+    """Everything the report reads from one run folder.
+
+    Attributes:
+        metrics: metric name -> its ``metric-<name>.jsonl`` lines, sorted by step.
+        stats: the ``stats.jsonl`` lines (per log step: losses, D outputs, steps_per_s).
+        sessions: the timed training sessions ``compare`` recorded for this run.
+    """
+
+    name: str
+    mode: str
+    seed: int
+    path: Path
+    exists: bool
+    target_steps: int = 0
+    step: int = 0
+    metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    stats: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.exists and self.step >= self.target_steps
+
+    @property
+    def wall_s(self) -> float | None:
+        """Training time recorded by ``compare`` (evaluation and sampling included), else None."""
+        return sum(float(s["wall_s"]) for s in self.sessions) if self.sessions else None
+
+    @property
+    def stats_wall_s(self) -> float | None:
+        """Training time implied by ``stats.jsonl``: each logged interval over its measured steps/s."""
+        total, prev = 0.0, 0
+        for line in self.stats:
+            rate = float(line.get("steps_per_s", 0.0))
+            if rate > 0:
+                total += (int(line["step"]) - prev) / rate
+            prev = int(line["step"])
+        return total if self.stats else None
+
+
+def read_run(out: Path, entry: dict[str, Any]) -> RunResult:
+    """Read one run of a compare folder (a run that was never started comes back with ``exists=False``)."""
+    path = out / str(entry["name"])
+    folder = RunDir(path)
+    run = RunResult(name=str(entry["name"]), mode=str(entry["mode"]), seed=int(entry["seed"]), path=path,
+                    exists=folder.exists(), sessions=list(entry.get("sessions", [])))
+    if not run.exists:
+        return run
+    run.target_steps = folder.read_config().train.steps
+    run.metrics = {name: folder.read_metric(name) for name in folder.metric_names()}
+    run.stats = folder.read_stats()
+    logged = [int(x["step"]) for x in run.stats] + [int(x["step"]) for v in run.metrics.values() for x in v]
+    ckpt = folder.checkpoint_step()
+    run.step = ckpt if ckpt is not None else max(logged, default=0)
+    return run
+
+
+# ------------------------------------------------------------------------------------------------ columns
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: where its number lives in a ``metric-<metric>.jsonl`` line, and how to show it."""
+
+    label: str
+    metric: str
+    key: tuple[str, ...] = ()
+    fmt: str = ".4f"
+    higher_better: bool = False
+
+    def value(self, line: dict[str, Any], snapped: bool) -> float | None:
+        """The column's number in one log line (``snapped``: the baseline's palette-snapped score)."""
+        value: Any = line.get("snapped") if snapped else line.get(self.metric)
+        for k in self.key:
+            if not isinstance(value, dict) or k not in value:
+                return None
+            value = value[k]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return None
+        return float(value)
+
+    def better(self, values: Sequence[float]) -> float:
+        return max(values) if self.higher_better else min(values)
+
+    def format(self, value: float) -> str:
+        return format(value, self.fmt)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    mode: str
+    snapped: bool = False
+
+
+PAPER_ROWS = (Row("SemGAN", "semgan"), Row("GAN", "gan"))
+SNAPPED_ROW = Row("GAN, snapped to palette", "gan", snapped=True)
+
+
+def swd_levels(runs: Sequence[RunResult], resolution: int) -> list[str]:
+    """The SWD level keys, coarsest first as in the paper's tables (16, 32, 64, 128)."""
+    keys = {k for r in runs for line in r.metrics.get("swd", []) for k in (line.get("swd") or {}) if k != "avg"}
+    if not keys:
+        from semgan.metrics.swd import pyramid_resolutions
+
+        keys = {str(res) for res in pyramid_resolutions(resolution)} if resolution >= 16 else set()
+    return sorted(keys, key=int)
+
+
+def main_columns(levels: Sequence[str]) -> list[Column]:
+    """The columns of the paper's Tables 1-4, with their number formats."""
+    return [
+        Column("FID", "fid", fmt=".2f"),
+        Column("MS-SSIM", "ms_ssim", fmt=".4f"),
+        *(Column(f"SWD {lv}", "swd", (lv,), fmt=".1f") for lv in levels),
+        Column("SWD avg", "swd", ("avg",), fmt=".1f"),
+    ]
+
+
+SEMANTIC_COLUMNS = [
+    Column("label validity ↑", "semantic", ("validity_fake",), fmt=".4f", higher_better=True),
+    Column("class-share L1", "semantic", ("class_share_l1",), fmt=".4f"),
+    Column("class-share JS", "semantic", ("class_share_js",), fmt=".4f"),
+    Column("FSD", "semantic", ("fsd",), fmt=".4g"),
+]
+
+
+def series(run: RunResult, col: Column, snapped: bool = False) -> list[tuple[int, float]]:
+    """(step, value) pairs of one column over a run's evaluations, by step."""
+    points = []
+    for line in run.metrics.get(col.metric, []):
+        v = col.value(line, snapped)
+        if v is not None:
+            points.append((int(line["step"]), v))
+    return points
+
+
+def run_value(run: RunResult, col: Column, which: str, snapped: bool = False) -> float | None:
+    """A run's ``"best"`` value of a column over its evaluations, or its ``"final"`` (last evaluated) one."""
+    points = series(run, col, snapped)
+    if not points:
+        return None
+    return col.better([v for _, v in points]) if which == "best" else points[-1][1]
+

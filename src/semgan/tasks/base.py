@@ -1,0 +1,69 @@
+"""The model-family interface: the part of training that differs between families.
+
+The loop (:func:`semgan.train.fit`) owns the run folder, logging, checkpoints, resume, signals, the
+evaluation schedule, precision, compilation and the other ranks. A family owns what only it knows:
+
+- its networks and optimizers (built through the :class:`~semgan.train.engine.Engine`);
+- one training step with its losses (``train_step``), which draws its own batch;
+- its state (weights, optimizer moments, data order, its RNGs), for exact resume;
+- what a sample grid shows, and how it is evaluated.
+
+SemGAN and its RGB baseline are the family ``semgan`` (:mod:`semgan.tasks.semgan`). pix2pix will be the next:
+paired label maps and photos, no latent, an L1 + adversarial loss: the same five methods over other data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from semgan.config import EvalConfig, RunConfig
+from semgan.data import LabelDataset
+from semgan.registry import Registry
+
+
+class Task(Protocol):
+    """One model family's side of training."""
+
+    #: the trainable networks by name, e.g. ``{"G": G, "D": D}`` (the modules themselves, never wrappers)
+    networks: dict[str, nn.Module]
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        """Take training step ``step`` (0-based): draw a batch, update every network once.
+
+        Returns detached scalar tensors (losses, D outputs) for logging; nothing here may wait for the device.
+        """
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the family needs to continue bit for bit: weights, optimizers, data order, its RNGs.
+
+        The loop adds the step, config, dataset, torch's global RNG states and the engine's state.
+        """
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def sample_grid(self) -> torch.Tensor:
+        """A (3, H, W) uint8 picture of the model now, from fixed inputs (so grids over steps compare)."""
+        ...
+
+    def evaluate(self, cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any] | None:
+        """Score the model (every rank takes part); the metrics dict on rank 0, None on the others."""
+        ...
+
+
+#: Builds a family's task: ``build(cfg, dataset, engine) -> Task``.
+TaskBuilder = Callable[..., Task]
+
+FAMILIES: Registry[TaskBuilder] = Registry("model family")
+
+
+def build_task(cfg: RunConfig, dataset: LabelDataset, engine: Any) -> Task:
+    """The task of ``cfg.model.family``."""
+    import semgan.tasks.semgan  # noqa: F401  (registers the family)
+
+    return FAMILIES.get(cfg.model.family)(cfg, dataset, engine)

@@ -1,0 +1,91 @@
+"""The evaluation schedule of a training run: when to score, where the scores go, which checkpoint is best.
+
+Every ``eval.every`` steps and at the last step, the family's task scores its model (all ranks take part);
+rank 0 appends each metric to ``metric-<name>.jsonl``, logs TensorBoard scalars under ``eval/``, and the
+checkpoint of a step whose headline number beats every earlier one becomes ``checkpoints/best-<name>.pt``
+(the paper reports the best value during training; lower is better for every headline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from semgan.config import EvalConfig
+from semgan.distributed import DistEnv
+from semgan.evaluate import headline
+from semgan.metrics import METRICS
+from semgan.run_dir import RunDir
+from semgan.tasks import Task
+from semgan.train.logger import Logger
+
+
+class Evaluator:
+    """Scores a task on the schedule of ``cfg``.
+
+    Args:
+        cfg: the evaluation section.
+        total_steps: the run's last step (always evaluated).
+        run: the run folder.
+        env: this rank's place among the ranks.
+        save_best: ``save_best(name, extra)`` writes the current state as checkpoint ``name`` with ``extra``
+            entries (every rank calls it: the state is gathered from all ranks).
+    """
+
+    def __init__(self, cfg: EvalConfig, total_steps: int, run: RunDir, env: DistEnv,
+                 save_best: Callable[[str, dict[str, Any]], None]) -> None:
+        self.cfg, self.total_steps, self.run, self.env, self.save_best = cfg, total_steps, run, env, save_best
+        # Fail before training, not at the first evaluation an hour later.
+        for name in cfg.metrics:
+            METRICS.get(name)
+        if "fid" in cfg.metrics:
+            from semgan.metrics.fid import inception_weights_path
+
+            inception_weights_path()  # raises with the install command when the weights are missing
+
+    def due(self, step: int) -> bool:
+        if not self.cfg.metrics:
+            return False
+        return (self.cfg.every > 0 and step % self.cfg.every == 0) or step == self.total_steps
+
+    def __call__(self, task: Task, step: int, logger: Logger) -> None:
+        logger.status("evaluating")
+        try:
+            result = task.evaluate(self.cfg, progress=False)
+        finally:
+            logger.status(None)
+        improved: list[tuple[str, float]] = []
+        if self.env.is_main and result is not None:
+            improved = self._record(result, step, logger)
+        for name, value in self.env.broadcast(improved):
+            self.save_best(f"best-{name}", {"metric": {"name": name, "value": value}})
+
+    def _record(self, result: dict[str, Any], step: int, logger: Logger) -> list[tuple[str, float]]:
+        """Log ``result`` (rank 0); return the metrics whose headline improved on every earlier evaluation."""
+        improved = []
+        for name in self.cfg.metrics:
+            earlier = [v for r in self.run.read_metric(name) if r.get("step") != step
+                       if (v := headline({name: r.get(name)}, name)) is not None and math.isfinite(v)]
+            entry = {"step": step, name: result.get(name), "n": result["n_fake"]}
+            if "snapped" in result and name in result["snapped"]:
+                entry["snapped"] = result["snapped"][name]
+            self.run.append_metric(name, entry)
+            for key, value in _scalars(name, result.get(name)).items():
+                logger.scalar(f"eval/{key}", value, step)
+            current = headline(result, name)
+            if current is not None and math.isfinite(current) and (not earlier or current < min(earlier)):
+                improved.append((name, current))
+        return improved
+
+
+def _scalars(name: str, value: Any) -> dict[str, float]:
+    """Flatten a metric's value to TensorBoard scalars (lists, such as class shares, are skipped)."""
+    if isinstance(value, int | float):
+        return {name: float(value)}
+    if isinstance(value, dict):
+        out: dict[str, float] = {}
+        for k, v in value.items():
+            out.update(_scalars(f"{name}/{k}", v))
+        return out
+    return {}
