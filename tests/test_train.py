@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 import torch
+from helpers import assert_same_state
 
 from semgan.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from semgan.config import apply_overrides
@@ -43,18 +44,6 @@ def test_smoke_20_steps_and_valid_samples(tmp_path, tiny_cfg, mode):
     assert len(list((tmp_path / "s" / "labels").glob("*.png"))) == 10
 
 
-def _assert_same_state(a: dict, b: dict) -> None:
-    for net in ("G", "D"):
-        for k in a[net]:
-            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs"
-    for opt in ("opt_G", "opt_D"):
-        for pid, st in a[opt]["state"].items():
-            for k, v in st.items():
-                assert torch.equal(v, b[opt]["state"][pid][k]), f"{opt} state {pid}.{k} differs"
-    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
-    assert a["step"] == b["step"]
-
-
 @pytest.mark.parametrize("mode", ["semgan", "gan"])
 def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, tiny_cfg, mode):
     cfg = apply_overrides(tiny_cfg, {"model.mode": mode, "train.ckpt_every": 1000})
@@ -63,7 +52,7 @@ def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, tiny_cfg, mode):
     resumed = train(cfg, half, resume=True, progress=False)
     a = load_checkpoint(straight / "checkpoints" / "latest.pt")
     b = load_checkpoint(resumed / "checkpoints" / "latest.pt")
-    _assert_same_state(a, b)
+    assert_same_state(a, b)
     steps = [json.loads(line)["step"] for line in (resumed / "stats.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 15, 20]
 
@@ -81,7 +70,7 @@ def test_stabilisers_resume_bit_for_bit(tmp_path, tiny_cfg):
     with pytest.raises(SemGANError, match="train.steps .*set train.d_noise_steps"):
         train(over_steps, short, resume=True, progress=False)
     resumed = train(cfg, half, resume=True, progress=False)
-    _assert_same_state(load_checkpoint(straight / "checkpoints" / "latest.pt"),
+    assert_same_state(load_checkpoint(straight / "checkpoints" / "latest.pt"),
                        load_checkpoint(resumed / "checkpoints" / "latest.pt"))
     plain = load_checkpoint(train(apply_overrides(cfg, {"train.d_noise": 0.0}), tmp_path / "plain",
                                   progress=False) / "checkpoints" / "latest.pt")
@@ -107,7 +96,7 @@ def test_resume_finished_run_is_a_no_op(tmp_path, tiny_cfg):
     out = train(tiny_cfg, tmp_path / "r", progress=False)
     before = load_checkpoint(out / "checkpoints" / "latest.pt")
     train(tiny_cfg, out, resume=True, progress=False)
-    _assert_same_state(before, load_checkpoint(out / "checkpoints" / "latest.pt"))
+    assert_same_state(before, load_checkpoint(out / "checkpoints" / "latest.pt"))
 
 
 def test_checkpoint_is_atomic_and_weights_only(tmp_path):

@@ -12,12 +12,14 @@ never waits on the GPU stream.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
@@ -77,6 +79,15 @@ class DistEnv:
             dist.all_reduce(t, group=self.control)
             t /= self.world
         return {k: float(v) for k, v in zip(keys, t.tolist(), strict=True)}
+
+    def broadcast_buffers(self, modules: Iterable[nn.Module]) -> None:
+        """Give every rank rank 0's buffers (batch-norm running statistics drift apart per rank, as in DDP
+        without ``broadcast_buffers``; rank 0's are the ones its checkpoint holds)."""
+        if not self.active:
+            return
+        for module in modules:
+            for buf in module.buffers():
+                dist.broadcast(buf, src=0)
 
     def barrier(self) -> None:
         if self.active:

@@ -53,7 +53,7 @@ class SemGANTask:
             raise SemGANError("model.sync_bn=true needs several processes (torchrun --nproc-per-node N); with one "
                               "process batch norm already sees the whole batch: set model.sync_bn=false")
         device = engine.device
-        torch.manual_seed(t.seed)  # weight init (the same on every rank) and dropout; the state is checkpointed
+        torch.manual_seed(t.seed)  # the weight init, the same on every rank
         G, D = build_models(m, dataset.num_classes, H)
         if m.sync_bn:
             sync_batchnorm(G, engine.sync)
@@ -72,9 +72,6 @@ class SemGANTask:
         self.sampler = EpochSampler(len(self.labels), t.batch, torch.Generator().manual_seed(t.seed + 1))
         self.latent_gen = torch.Generator().manual_seed(t.seed + 2)
         self.grid_z = grid_latents(cfg)
-        if engine.env.active and engine.env.rank > 0:
-            # Dropout and instance noise draw from torch's global RNG: every rank needs its own stream.
-            torch.manual_seed(t.seed + 7919 * engine.env.rank)
 
     # -------------------------------------------------------------------------------------------- the step
 

@@ -144,13 +144,12 @@ class Engine:
 
 
 def finite_tensors(tree: Any) -> Iterator[tuple[str, bool]]:
-    """(path, finite) for every floating-point tensor in a nested dict/list (a checkpoint's state)."""
-    stack: list[tuple[str, Any]] = [("", tree)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in node.items())
-        elif isinstance(node, list | tuple):
-            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
-        elif isinstance(node, torch.Tensor) and node.is_floating_point():
-            yield path, bool(torch.isfinite(node).all())
+    """(path, finite) for every floating-point tensor in a nested dict/list (a checkpoint's state), in order."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from ((f"{k}{'' if not p or p.startswith('[') else '.'}{p}", ok) for p, ok in finite_tensors(v))
+    elif isinstance(tree, list | tuple):
+        for i, v in enumerate(tree):
+            yield from ((f"[{i}].{p}" if p else f"[{i}]", ok) for p, ok in finite_tensors(v))
+    elif isinstance(tree, torch.Tensor) and tree.is_floating_point():
+        yield "", bool(torch.isfinite(tree).all())

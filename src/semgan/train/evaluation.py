@@ -51,6 +51,7 @@ class Evaluator:
 
     def __call__(self, task: Task, step: int, logger: Logger) -> None:
         logger.status("evaluating")
+        self.env.broadcast_buffers(task.networks.values())  # every rank samples the model rank 0 will save
         try:
             result = task.evaluate(self.cfg, progress=False)
         finally:

@@ -105,9 +105,13 @@ def train(
         TrainingDiverged: when a loss or weight stops being finite; nothing non-finite is written.
     """
     run = RunDir(out)
-    check_out_dir(run, cfg, resume)
+    if distributed.launched_world_size() <= 1:
+        check_out_dir(run, cfg, resume)  # before anything else, so that a wrong --out fails at once
     env, device = distributed.setup(cfg.train.device)
     try:
+        if env.active:
+            check_out_dir(run, cfg, resume)  # every rank, before rank 0 writes anything
+            env.barrier()
         if device.type == "cpu":
             # Saturated tanh/softmax heads can push gradients into the subnormal range, where x86 arithmetic
             # is many times slower; flushing them to zero changes nothing above 1e-38.
@@ -116,6 +120,8 @@ def train(
             dataset = dataset_from_config(cfg.data)
         engine = Engine(cfg.train, device, env)
         task = build_task(cfg, dataset, engine)
+        if env.rank > 0:  # dropout and noise draw from torch's RNG: after the shared init, a stream per rank
+            torch.manual_seed(cfg.train.seed + 7919 * env.rank)
         fit(task, run, cfg, engine, dataset, resume=resume, progress=progress)
     finally:
         distributed.teardown(env)
@@ -180,9 +186,9 @@ class _Checkpoints:
             self.diverged(step, f"non-finite values in {', '.join(bad[:6]) or 'another rank'}"
                                 + (f" and {len(bad) - 6} more" if len(bad) > 6 else ""))
         if self.engine.env.is_main:
-            path = self.run.save_checkpoint({**state, **(extra or {})}, name)
-            if name == RunDir.LATEST:
-                self.last = (step, path)
+            self.run.save_checkpoint({**state, **(extra or {})}, name)
+        if name == RunDir.LATEST:
+            self.last = (step, self.run.checkpoint_path(name))
 
     def diverged(self, step: int, what: str) -> None:
         kept = (f"the last finite checkpoint is {self.last[1]} (step {self.last[0]})" if self.last else
@@ -265,7 +271,7 @@ def fit(
                         f"stopped by a signal at step {step}; checkpoint saved to {run.checkpoint_path()}. "
                         f"Continue with: semgan train --out {run.root} --resume --steps {t.steps}"
                     )
-            if not run.has_checkpoint():  # steps == 0: still leave a checkpoint
+            if ckpt.last is None:  # steps == 0: still leave a checkpoint (decided alike on every rank)
                 ckpt.save(step)
     finally:
         logger.close()
