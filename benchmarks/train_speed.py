@@ -1,33 +1,70 @@
-"""Training speed: semgan's Trainer against a plain eager loop of the same networks, in the same run.
+"""Training speed per switch (precision, channels_last, dropout masks, compile) against a plain fp32 eager loop.
 
-For each preset and mode, a fresh child process times ``Trainer.train_step`` (the real loop: on-device
-batches, one-hot or colorize, D step, feature-matching G step) and then a plain loop written here with the
-same networks, losses and batch size. The ratio (ours / plain) is the figure: ~1.0 means the training
-machinery adds nothing. Peak memory is the child's max RSS on CPU, or ``max_memory_allocated`` on CUDA.
+Every number comes from one invocation, on one machine, in fresh child processes run in interleaved rounds
+(A B C A B C ...), and each row is the median over rounds, so a neighbour's load hits every variant alike.
 
-    python benchmarks/train_speed.py                      # shapes-cpu and shapes, both modes
-    python benchmarks/train_speed.py --presets shapes-cpu --steps 50
-    python benchmarks/train_speed.py --presets facades-cpu --data-root ../shared/data/cmp_facade_base \
-        --set train.d_noise=0                             # any config override, e.g. without instance noise
+- ``plain``: a textbook fp32 eager loop of the same networks, losses and Adam settings, written here;
+- the engine (``SemGANTask.train_step`` through :class:`semgan.train.engine.Engine`) per variant, a ``+``-joined
+  list of switches: ``fp32`` (the defaults), ``bf16`` (train.precision), ``cl`` (train.channels_last),
+  ``hash`` (model.d_dropout_rng=hash), ``compile`` (train.compile).
+
+Also printed: FLOPs per step (``torch.utils.flop_counter``, one fp32 step), the achieved GFLOP/s of each row
+against this machine's matmul peak in fp32 and bf16 (measured in the same run), and with ``--ddp`` the speed
+of 2 gloo processes (torchrun, 1 thread each) against 1 process (2 threads) on the same global batch.
+
+    python benchmarks/train_speed.py                                   # shapes-cpu, both modes, the main variants
+    python benchmarks/train_speed.py --presets facades-cpu --data-root ../shared/data/cmp_facade_base
+    python benchmarks/train_speed.py --presets shapes --steps 4 --rounds 2 --variants fp32,cl+hash
+    python benchmarks/train_speed.py --ddp --variants fp32
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
+import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from semgan.config import RunConfig, apply_overrides, get_preset
 from semgan.data import dataset_from_config
+from semgan.devices import resolve_device
 from semgan.losses import d_bce, feature_matching, feature_matching_all
 from semgan.models import build_models
-from semgan.train.loop import Trainer, resolve_device
+
+SWITCHES = {
+    "fp32": {},
+    "bf16": {"train.precision": "bf16"},
+    "fp16": {"train.precision": "fp16"},
+    "cl": {"train.channels_last": True},
+    "hash": {"model.d_dropout_rng": "hash"},
+    "compile": {"train.compile": True},
+}
+DEFAULT_VARIANTS = "fp32,cl,hash,cl+hash,compile+cl+hash,bf16,bf16+cl+hash"
+
+
+def variant_overrides(variant: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for switch in variant.split("+"):
+        if switch not in SWITCHES:
+            raise SystemExit(f"unknown switch {switch!r} in variant {variant!r}; expected {', '.join(SWITCHES)}")
+        out.update(SWITCHES[switch])
+    return out
+
+
+def _config(preset: str, mode: str, variant: str, overrides: list[str]) -> RunConfig:
+    cfg = apply_overrides(get_preset(preset), {"model.mode": mode})
+    cfg = apply_overrides(cfg, overrides)
+    return apply_overrides(cfg, variant_overrides(variant)) if variant != "plain" else cfg
 
 
 def _sync(device: torch.device) -> None:
@@ -35,47 +72,49 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _config(preset: str, mode: str, overrides: list[str]) -> RunConfig:
-    return apply_overrides(apply_overrides(get_preset(preset), {"model.mode": mode}), overrides)
-
-
-def time_trainer(cfg: RunConfig, root: str | None, steps: int, warmup: int) -> float:
-    device = resolve_device(cfg.train.device)
-    trainer = Trainer(cfg, dataset_from_config(cfg.data, root=root), device)
-    for _ in range(warmup):
-        trainer.train_step()
+def _time(step, steps: int, warmup: int, device: torch.device) -> tuple[float, float]:  # noqa: ANN001
+    t0 = time.perf_counter()
+    for i in range(warmup):
+        step(i)
     _sync(device)
+    warm = time.perf_counter() - t0
     t = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step()
+    for i in range(steps):
+        step(warmup + i)
     _sync(device)
-    return steps / (time.perf_counter() - t)
+    return steps / (time.perf_counter() - t), warm
 
 
-def time_plain(cfg: RunConfig, root: str | None, steps: int, warmup: int) -> float:
-    """The textbook loop: same G, D, losses, instance noise and Adam settings; no sampler, no RNG bookkeeping."""
-    mode = cfg.model.mode
-    device = resolve_device(cfg.train.device)
+def engine_step(cfg: RunConfig, root: str | None, device: torch.device):  # noqa: ANN201
+    from semgan.distributed import setup
+    from semgan.tasks.semgan import SemGANTask
+    from semgan.train.engine import Engine
+
+    env, device = setup(cfg.train.device)
+    task = SemGANTask(cfg, dataset_from_config(cfg.data, root=root), Engine(cfg.train, device, env))
+    return task.train_step, env
+
+
+def plain_step(cfg: RunConfig, root: str | None, device: torch.device):  # noqa: ANN201
+    """The textbook loop: same G, D, losses, instance noise and Adam settings; no sampler or RNG bookkeeping."""
+    mode, t = cfg.model.mode, cfg.train
     ds = dataset_from_config(cfg.data, root=root)
     G, D = build_models(cfg.model, ds.num_classes, ds.resolution[0])
     G, D = G.to(device), D.to(device)
-    t_cfg = cfg.train
-    opt_G = torch.optim.Adam(G.parameters(), lr=t_cfg.lr, betas=(t_cfg.beta1, t_cfg.beta2), eps=t_cfg.eps)
-    opt_D = torch.optim.Adam(D.parameters(), lr=t_cfg.lr, betas=(t_cfg.beta1, t_cfg.beta2), eps=t_cfg.eps)
+    opt_G = torch.optim.Adam(G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    opt_D = torch.optim.Adam(D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     labels = ds.labels.to(device)
     palette = ds.palette.to(device).float() / 127.5 - 1
 
-    def step() -> None:
-        idx = torch.randint(0, len(labels), (t_cfg.batch,), device=device)
+    def step(_: int) -> None:
+        idx = torch.randint(0, len(labels), (t.batch,), device=device)
         lab = labels[idx].long()
-        if mode == "semgan":
-            real = F.one_hot(lab, ds.num_classes).permute(0, 3, 1, 2).float()
-        else:
-            real = palette[lab].permute(0, 3, 1, 2)
-        fake = G(torch.randn(t_cfg.batch, cfg.model.ld, device=device))
-        if t_cfg.d_noise > 0:
-            real = real + t_cfg.d_noise * torch.randn_like(real)
-            fake = fake + t_cfg.d_noise * torch.randn_like(fake)
+        real = F.one_hot(lab, ds.num_classes).permute(0, 3, 1, 2).float() if mode == "semgan" else \
+            palette[lab].permute(0, 3, 1, 2)
+        fake = G(torch.randn(t.batch, cfg.model.ld, device=device))
+        if t.d_noise > 0:
+            real = real + t.d_noise * torch.randn_like(real)
+            fake = fake + t.d_noise * torch.randn_like(fake)
         loss_D = d_bce(D(real), D(fake.detach()))
         opt_D.zero_grad()
         loss_D.backward()
@@ -83,69 +122,155 @@ def time_plain(cfg: RunConfig, root: str | None, steps: int, warmup: int) -> flo
         with torch.no_grad():
             _, rf = D(real, return_features=True)
         _, ff = D(fake, return_features=True)
-        loss_G = feature_matching_all(rf, ff) if t_cfg.g_loss == "fm_all" else feature_matching(rf, ff)
+        loss_G = feature_matching_all(rf, ff) if t.g_loss == "fm_all" else feature_matching(rf, ff)
         opt_G.zero_grad()
         loss_G.backward()
         opt_G.step()
 
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return steps / (time.perf_counter() - t)
+    return step
 
 
-def child(kind: str, cfg: RunConfig, root: str | None, steps: int, warmup: int) -> None:
-    fn = time_trainer if kind == "semgan" else time_plain
-    sps = fn(cfg, root, steps, warmup)
-    if torch.cuda.is_available():
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+def child(variant: str, cfg: RunConfig, root: str | None, steps: int, warmup: int) -> None:
+    warnings.simplefilter("ignore")
+    device = resolve_device(cfg.train.device)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # as train() does
+    if variant == "plain":
+        step, env = plain_step(cfg, root, device), None
     else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"steps_per_s": sps, "peak_mb": peak_mb}))
+        step, env = engine_step(cfg, root, device)
+    sps, warm = _time(step, steps, warmup, device)
+    if env is not None and not env.is_main:
+        return
+    peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps({"steps_per_s": sps, "peak_mb": peak_mb, "warmup_s": warm}))
 
 
-def measure(kind: str, preset: str, mode: str, steps: int, warmup: int, root: str, overrides: list[str]
-            ) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", kind, preset, mode, str(steps), str(warmup), "--data-root", root]
-    cmd += [a for o in overrides for a in ("--set", o)]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+def count_flops(cfg: RunConfig, root: str | None) -> float:
+    """FLOPs of one fp32 training step (convolutions and matmuls, forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = apply_overrides(cfg, {"train.precision": "fp32", "train.compile": False})
+    step, _ = engine_step(cfg, root, resolve_device(cfg.train.device))
+    step(0)
+    with FlopCounterMode(display=False) as counter:
+        step(1)
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, seconds: float = 1.0) -> float:
+    """GFLOP/s of a square GEMM sized to take ~0.1 s per call (emulated bf16 on some CPUs is 100x slower)."""
+    n = 256
+    while True:
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+        a @ b
+        _sync(device)
+        t = time.perf_counter()
+        a @ b
+        _sync(device)
+        dt = time.perf_counter() - t
+        if dt > 0.05 or n >= 4096:
+            break
+        n *= 2
+    reps = max(2, int(seconds / max(dt, 1e-6)))
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    res = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise SystemExit(f"child {' '.join(args)} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def ddp_speed(preset: str, mode: str, variant: str, steps: int, warmup: int, root: str, sets: list[str]
+              ) -> tuple[float, float]:
+    """Steps/s of 2 gloo processes (1 thread each) and of 1 process (2 threads), same global batch."""
+    child_args = ["--child", variant, preset, mode, str(steps), str(warmup), "--data-root", root,
+                  *(a for s in sets for a in ("--set", s))]  # fmt: skip
+    one = run_child(child_args)["steps_per_s"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", __file__,
+           *child_args]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise SystemExit(f"torchrun failed:\n{res.stderr[-3000:]}")
+    two = json.loads(res.stdout.strip().splitlines()[-1])["steps_per_s"]
+    return one, two
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
+    name = platform.processor() or platform.machine()
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU {name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default="shapes-cpu,shapes")
+    parser.add_argument("--presets", default="shapes-cpu")
     parser.add_argument("--modes", default="semgan,gan")
-    parser.add_argument("--steps", type=int, default=0, help="timed steps (default: 60 for -cpu presets, 4 else)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated (default {DEFAULT_VARIANTS})")
+    parser.add_argument("--steps", type=int, default=0, help="timed steps per child (default: 30 for -cpu presets, 4 else)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each row is their median")
     parser.add_argument("--data-root", default="", help="dataset folder, for presets on real data")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--ddp", action="store_true", help="also time 2 gloo processes against 1 (fp32 variant)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, preset, mode, steps, warmup = args.child
-        child(kind, _config(preset, mode, args.set), args.data_root or None, int(steps), int(warmup))
+        variant, preset, mode, steps, warmup = args.child
+        child(variant, _config(preset, mode, variant, args.set), args.data_root or None, int(steps), int(warmup))
         return
 
-    device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"torch {torch.__version__}, device {device}" + (f", overrides {' '.join(args.set)}" if args.set else ""))
-    header = (f"{'preset':<11} {'mode':<7} {'steps/s':>8} {'images/s':>9} {'peak MB':>8} "
-              f"{'plain steps/s':>14} {'ratio':>6}")
-    print(header)
-    print("-" * len(header))
+    device = resolve_device("auto")
+    print(f"{time.strftime('%Y-%m-%d')}  torch {torch.__version__}  {hardware()}"
+          + (f"  overrides {' '.join(args.set)}" if args.set else ""))
+    peaks = {"fp32": matmul_peak(torch.float32, device), "bf16": matmul_peak(torch.bfloat16, device)}
+    print(f"matmul peak: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s "
+          f"(bf16/fp32 = {peaks['bf16'] / peaks['fp32']:.2f})")
+    variants = ["plain", *args.variants.split(",")]
+    for v in variants[1:]:
+        variant_overrides(v)  # typos fail before any timing
+    header = (f"{'preset':<11} {'mode':<6} {'variant':<18} {'steps/s':>8} {'img/s':>7} {'x plain':>7} "
+              f"{'GFLOP/s':>8} {'% peak':>7} {'peak MB':>8} {'warmup s':>8}")
     for preset in args.presets.split(","):
         batch = get_preset(preset).train.batch
-        steps = args.steps or (60 if "cpu" in preset else 4)
+        steps = args.steps or (30 if "cpu" in preset or preset == "tiny" else 4)
         warmup = max(2, steps // 10)
         for mode in args.modes.split(","):
-            ours = measure("semgan", preset, mode, steps, warmup, args.data_root, args.set)
-            plain = measure("plain", preset, mode, steps, warmup, args.data_root, args.set)
-            ratio = ours["steps_per_s"] / plain["steps_per_s"]
-            print(f"{preset:<11} {mode:<7} {ours['steps_per_s']:8.2f} {ours['steps_per_s'] * batch:9.1f} "
-                  f"{ours['peak_mb']:8.0f} {plain['steps_per_s']:14.2f} {ratio:6.2f}", flush=True)
+            flops = count_flops(_config(preset, mode, "fp32", args.set), args.data_root or None)
+            print(f"\n{preset} {mode}: {flops / 1e9:.2f} GFLOP per training step (fp32 count)")
+            print(header)
+            print("-" * len(header))
+            runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+            for _ in range(args.rounds):
+                for v in variants:
+                    runs[v].append(run_child(["--child", v, preset, mode, str(steps), str(warmup),
+                                              "--data-root", args.data_root, *(a for s in args.set
+                                                                               for a in ("--set", s))]))
+            base = statistics.median(r["steps_per_s"] for r in runs["plain"])
+            for v in variants:
+                sps = statistics.median(r["steps_per_s"] for r in runs[v])
+                peak = peaks["bf16" if "bf16" in v else "fp32"]
+                gflops = flops * sps / 1e9
+                print(f"{preset:<11} {mode:<6} {v:<18} {sps:8.2f} {sps * batch:7.1f} {sps / base:7.2f} "
+                      f"{gflops:8.1f} {100 * gflops / peak:6.1f}% {max(r['peak_mb'] for r in runs[v]):8.0f} "
+                      f"{statistics.median(r['warmup_s'] for r in runs[v]):8.1f}", flush=True)
+            if args.ddp:
+                one, two = ddp_speed(preset, mode, "fp32", steps, warmup, args.data_root, args.set)
+                print(f"DDP: 1 process x 2 threads {one:.2f} steps/s, 2 gloo processes x 1 thread {two:.2f} "
+                      f"steps/s (x{two / one:.2f}), same global batch {batch}")
 
 
 if __name__ == "__main__":

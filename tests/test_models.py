@@ -101,3 +101,41 @@ def test_discriminator_options_keep_shapes_and_gradients(opts):
             D(torch.randn(8, 4, 32, 32))
         w = D.convs[0].weight.flatten(1)
         assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, rel=0.05)
+
+
+def test_hash_dropout_masks():
+    from semgan.models.networks import HashDropout
+    from semgan.parallel import BatchSync
+
+    torch.manual_seed(0)
+    drop = HashDropout(0.3).train()
+    x = torch.ones(64, 8, 16, 16)
+    a, b = drop(x), drop(x)
+    keep_a, keep_b = a > 0, b > 0
+    assert abs(keep_a.float().mean().item() - 0.7) < 0.01 and a.max().item() == pytest.approx(1 / 0.7, rel=1e-6)
+    assert abs((keep_a & keep_b).float().mean().item() - 0.49) < 0.01, "each call draws a fresh mask"
+    assert int(drop.calls) == 2 and drop.state_dict()["calls"] == 2, "the counter is state (exact resume)"
+    again = HashDropout(0.3).train()
+    again.load_state_dict({"seed": drop.seed, "calls": torch.tensor(0)})
+    assert torch.equal(again(x), a), "a mask is a function of seed, call and element"
+    assert torch.equal(drop.eval()(x), x), "identity at evaluation"
+    # rank r of N holds rows r*b.. of the global batch: its masks are those rows of the one-process mask
+    one = HashDropout(0.3).train()
+    one.load_state_dict({"seed": drop.seed, "calls": torch.tensor(0)})
+    rank1 = HashDropout(0.3).train()
+    rank1.load_state_dict({"seed": drop.seed, "calls": torch.tensor(0)})
+    assert torch.equal(rank1(x[:32], BatchSync(world=2, rank=1)), one(x)[32:])
+    x.requires_grad_(True)
+    y = HashDropout(0.3).train()(x)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, (y > 0).float() / 0.7, msg="the gradient goes through the kept elements")
+
+
+def test_hash_dropout_in_the_discriminator():
+    cfg = replace(TINY, d_dropout=0.3, d_dropout_rng="hash")
+    _, D = build_models(cfg, 4, 32)
+    x = torch.randn(8, 4, 32, 32)
+    assert not torch.equal(D(x), D(x)), "training mode drops"
+    D.eval()
+    assert torch.equal(D(x), D(x))
+    assert int(D.dropout.calls) == 2 * 3, "one call per block and pass"

@@ -24,6 +24,7 @@ GLoss = Literal["fm", "fm_all", "fm_l1", "ns"]
 FakeInput = Literal["softmax", "st-gumbel"]
 DNorm = Literal["none", "spectral"]
 Precision = Literal["fp32", "bf16", "fp16"]
+DropoutRNG = Literal["torch", "hash"]
 
 MODES: tuple[Mode, ...] = typing.get_args(Mode)
 G_LOSSES: tuple[str, ...] = typing.get_args(GLoss)
@@ -102,6 +103,7 @@ class SemGANModelConfig(Section):
     d_channels: int = 64  # D channels after the first stride-2 conv, doubled at each downsampling ...
     d_max_channels: int = 512  # ... but never above this
     d_dropout: float = 0.3  # dropout after each D block (ashpy's Encoder default); 0 disables
+    d_dropout_rng: DropoutRNG = "torch"  # dropout masks from torch's RNG, or a counter hash (much faster on CPUs)
     fake_input: FakeInput = "softmax"  # what D sees of a SemGAN fake: "softmax" (the paper) or "st-gumbel"
     d_norm: DNorm = "none"  # D weight normalisation: "none" (the paper) or "spectral" (Miyato et al. 2018)
     d_mbstd: int = 0  # ProGAN minibatch-stddev group size before D's last conv block; 0 = off (the paper)
