@@ -142,3 +142,15 @@ def test_resume_below_the_saved_step_changes_nothing(tmp_path, tiny_cfg):
 def test_python_dash_m_semgan():
     res = subprocess.run([sys.executable, "-m", "semgan", "--help"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "train" in res.stdout and "sample" in res.stdout
+
+
+@pytest.mark.slow
+def test_compiled_training_runs_and_resumes(tmp_path, tiny_cfg):
+    # torch.compile needs a C++ compiler; CI has gcc. About half a minute of compilation on 2 cores.
+    cfg = apply_overrides(tiny_cfg, {"train.compile": True, "train.channels_last": True, "train.steps": 3,
+                                     "train.log_every": 3, "model.d_dropout_rng": "hash"})
+    out = train(cfg, tmp_path / "r", progress=False)
+    (stats,) = RunDir(out).read_stats()
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    train(apply_overrides(cfg, {"train.steps": 4}), out, resume=True, progress=False)
+    assert RunDir(out).checkpoint_step() == 4

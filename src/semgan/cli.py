@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 
 from semgan import __version__
-from semgan.config import PRESET_HELP, PRESETS, RunConfig, apply_cli, flatten, get_preset, to_dict
+from semgan.config import MODES, PRESET_HELP, PRESETS, RunConfig, apply_cli, flatten, get_preset, to_dict
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
+from semgan.run_dir import RunDir
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -45,9 +46,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 130
     if not main_rank:
         return 0
-    print(f"run folder: {out}\n  sample grid: {out / 'grid.png'} (every grid in {out / 'samples'})\n"
-          f"  checkpoint:  {out / 'checkpoints' / 'latest.pt'}\n  logs:        {out / 'stats.jsonl'}, "
-          f"TensorBoard: tensorboard --logdir {out / 'tb'}")
+    run = RunDir(out)
+    print(f"run folder: {out}\n  sample grid: {run.grid_path} (every grid in {run.samples})\n"
+          f"  checkpoint:  {run.checkpoint_path()}\n  logs:        {run.stats_path}, "
+          f"TensorBoard: tensorboard --logdir {run.tb_dir}")
     return 0
 
 
@@ -140,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train SemGAN or the RGB baseline")
     p.add_argument("--preset", help=f"one of: {', '.join(PRESETS.names())} (default when resuming: the run's own)")
-    p.add_argument("--mode", choices=("semgan", "gan"), help="semgan (softmax head) or gan (RGB baseline)")
+    p.add_argument("--mode", choices=MODES, help="semgan (softmax head) or gan (RGB baseline)")
     p.add_argument("--out", required=True, type=Path, help="run folder (new or empty; or a run with --resume)")
     p.add_argument("--steps", type=int, help="total steps of the run (train.steps)")
     p.add_argument("--data-root", type=Path, help="dataset folder (data.root), e.g. the CMP folder holding base/")

@@ -58,7 +58,7 @@ class Generator(nn.Module):
             nn.Sequential(
                 nn.ConvTranspose2d(c_in, c_out, ks, stride=2, padding=pad, output_padding=out_pad, bias=False),
                 nn.BatchNorm2d(c_out),
-                nn.LeakyReLU(0.2),
+                nn.LeakyReLU(0.2, inplace=True),  # on BN's output, which its backward does not need
             )
             for c_in, c_out in zip(chans[:-1], chans[1:], strict=True)
         )
@@ -72,7 +72,7 @@ class Generator(nn.Module):
         B = z.shape[0]
         r0 = self.cfg.init_res
         x = self.stem(z).view(B, -1, r0, r0)  # (B, C0, r0, r0)
-        x = F.leaky_relu(self.stem_norm(x), 0.2)
+        x = F.leaky_relu(self.stem_norm(x), 0.2, inplace=True)
         for up in self.ups:
             x = up(x)  # (B, C, 2h, 2w)
         logits = self.to_out(F.pad(x, self._out_pad))  # (B, K or 3, H, W)
@@ -117,7 +117,7 @@ class Discriminator(nn.Module):
         for i, conv in enumerate(self.convs):
             if self.cfg.d_mbstd and i == len(self.convs) - 1:
                 x = minibatch_stddev(x, self.cfg.d_mbstd, self.sync)
-            x = F.leaky_relu(conv(x), 0.2)  # (B, C, h/2, w/2)
+            x = F.leaky_relu(conv(x), 0.2, inplace=True)  # (B, C, h/2, w/2); in place: one tensor less
             features.append(x)  # before dropout: feature matching compares clean activations
             x = self.dropout(x, self.sync) if isinstance(self.dropout, HashDropout) else self.dropout(x)
         logit = self.fc(x.flatten(1)).squeeze(1)  # (B,)
@@ -146,12 +146,17 @@ class HashDropout(nn.Module):
     """Dropout whose masks come from a counter-based hash rather than torch's random generator.
 
     On a CPU, torch draws dropout masks one element at a time from a Mersenne Twister (MKL's parallel
-    Bernoulli is used on Intel CPUs only): about 20 ns per element, a third of a ``shapes-cpu`` step on an AMD
-    CPU. Here element ``i`` of call ``c`` is kept when ``lowbias32(i + key(seed, c))`` clears a threshold:
-    a few integer operations over the whole tensor (2.5x faster on the CPU), the same masks on every device,
-    and, with ``i`` the element's index in the *global* batch, the same masks on N ranks as on one. The call
-    counter and the seed are buffers, so a resumed run continues the same masks.
+    Bernoulli is used on Intel CPUs only): 15-20 ns per element, over a quarter of a ``shapes-cpu`` step on an
+    AVX2 AMD CPU (docs/benchmarks.md). Here element ``i`` of call ``c`` is kept when
+    ``lowbias32(i + key(seed, c))`` clears a threshold: a few in-place integer operations over the whole tensor
+    (5x faster forward, 2x forward and backward, on that CPU), and, with ``i`` the element's position in the
+    *global* batch, the same masks on N ranks as on one. A mask depends on the memory format (positions are
+    physical), not on the device. The call counter and the seed are buffers: a resumed run continues the same
+    masks.
     """
+
+    seed: torch.Tensor
+    calls: torch.Tensor
 
     def __init__(self, p: float) -> None:
         super().__init__()
