@@ -2,7 +2,7 @@
 
 Each (variant, seed) is an ordinary run folder under ``--out`` (rerunning the command resumes or reuses
 finished runs); the table gives, per variant, the SWD average (x1e3) at the last evaluation and the best during
-training, as mean +- sample std over seeds, and the training wall time from ``stats.jsonl``. A switch keeps the
+training, as mean +- sample std over seeds, and the wall time from ``stats.jsonl``. A switch keeps the
 quality when its mean lies within the seed-to-seed spread of the reference variant (the first).
 
     python benchmarks/recipe_quality.py --preset shapes-cpu --seeds 3 --variants fp32,cl+hash --out runs/quality
@@ -58,12 +58,12 @@ def main() -> None:
                 wall += (r["step"] - prev) / r["steps_per_s"]
                 prev = r["step"]
             walls.append(wall)
-            print(f"{variant} seed {seed}: SWD avg final {swd[-1]:.1f}, best {min(swd):.1f}, training {wall / 60:.1f} min",
-                  flush=True)
+            print(f"{variant} seed {seed}: SWD avg final {swd[-1]:.1f}, best {min(swd):.1f}, "
+                  f"wall {wall / 60:.1f} min", flush=True)
         rows.append((variant, summary(finals), summary(bests), summary([w / 60 for w in walls])))
-    print(f"\n{args.preset}, {args.seeds} seeds: SWD avg x1e3 (mean ± std over seeds), training minutes (evaluation "
-          "excluded)")
-    print(f"| variant | final SWD avg | best SWD avg | training min |\n|---|---:|---:|---:|")
+    print(f"\n{args.preset}, {args.seeds} seeds: SWD avg x1e3 (mean ± std over seeds); wall minutes from stats.jsonl "
+          "(training, grids and evaluations)")
+    print("| variant | final SWD avg | best SWD avg | wall min |\n|---|---:|---:|---:|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 

@@ -21,6 +21,7 @@ of 2 gloo processes (torchrun, 1 thread each) against 1 process (2 threads) on t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -208,12 +209,11 @@ def hardware() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
     name = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU {name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads ({torch.backends.cpu.get_cpu_capability()})"
+    return (f"CPU {name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
+            f"({torch.backends.cpu.get_cpu_capability()})")
 
 
 def main() -> None:
@@ -221,7 +221,8 @@ def main() -> None:
     parser.add_argument("--presets", default="shapes-cpu")
     parser.add_argument("--modes", default="semgan,gan")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated (default {DEFAULT_VARIANTS})")
-    parser.add_argument("--steps", type=int, default=0, help="timed steps per child (default: 30 for -cpu presets, 4 else)")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="timed steps per child (default: 30 for -cpu presets, 4 else)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each row is their median")
     parser.add_argument("--data-root", default="", help="dataset folder, for presets on real data")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
