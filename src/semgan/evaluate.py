@@ -27,6 +27,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "fid": ("fid",),
     "ms_ssim": ("ms_ssim",),
     "semantic": ("semantic", "fsd"),
+    "structure": ("structure", "count_tv_mean"),
 }
 
 
@@ -86,7 +87,7 @@ def evaluate_generator(
 
     result = {"mode": G.cfg.mode, **score(fakes.images, list(metrics))}
     if G.cfg.mode == "gan":
-        snapped = [m for m in metrics if m != "semantic"]  # semantic already reads the snapped labels
+        snapped = [m for m in metrics if m not in ("semantic", "structure")]  # these read the snapped labels
         if snapped:
             result["snapped"] = score(fakes.label_images, snapped)
     return result

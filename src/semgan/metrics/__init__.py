@@ -12,7 +12,7 @@
 ``compute_metrics`` validates names against ``METRICS`` and returns a flat, JSON-able dict::
 
     {"swd": {"64": .., "32": .., "16": .., "avg": ..}, "ms_ssim": .., "ms_ssim_real": .., "fid": ..,
-     "semantic": {...}, "n_real": N, "n_fake": M}
+     "semantic": {...}, "structure": {...}, "n_real": N, "n_fake": M}
 
 Report N with every number (FID is biased by small N; SWD needs equal counts; ProGAN uses 16384 images for SWD
 and 10,000 pairs for MS-SSIM).
@@ -32,7 +32,7 @@ from semgan.errors import SemGANError
 from semgan.labels import snap_to_palette
 
 # The submodules, not their same-named functions, so that ``semgan.metrics.swd`` stays the module.
-from semgan.metrics import fid, ms_ssim, semantic, swd
+from semgan.metrics import fid, ms_ssim, semantic, structure, swd
 from semgan.registry import Registry
 
 
@@ -102,6 +102,16 @@ def _semantic(inp: MetricInputs) -> dict[str, Any]:
     }
 
 
+@METRICS.register("structure")
+def _structure(inp: MetricInputs) -> dict[str, Any]:
+    if inp.palette is None:
+        raise SemGANError("the structure metrics need the class palette (K, 3) the images are rendered with")
+    pal = inp.palette
+    real_labels = inp.real_labels if inp.real_labels is not None else snap_to_palette(inp.real_images, pal)
+    fake_labels = inp.fake_labels if inp.fake_labels is not None else snap_to_palette(inp.fake_images, pal)
+    return {"structure": structure.structure_metrics(real_labels, fake_labels, int(pal.shape[0]))}
+
+
 def compute_metrics(
     real_images: torch.Tensor,
     fake_images: torch.Tensor,
@@ -120,7 +130,8 @@ def compute_metrics(
     Args:
         real_images: (N, 3, H, W) uint8 RGB renders of the reals.
         fake_images: (M, 3, H, W) uint8 RGB generated images (see the module docstring for the one path).
-        names: metric names from ``METRICS`` (``swd``, ``ms_ssim``, ``fid``, ``semantic``), run in this order.
+        names: metric names from ``METRICS`` (``swd``, ``ms_ssim``, ``fid``, ``semantic``, ``structure``), run
+            in this order.
         generator: explicit randomness for SWD.
         real_labels: (N, H, W) integer labels for ``semantic``; snapped from the images when None.
         fake_labels: (M, H, W) integer labels for ``semantic``; snapped from the images when None.
@@ -157,4 +168,5 @@ def compute_metrics(
     return result
 
 
-__all__ = ["METRICS", "MetricFn", "MetricInputs", "compute_metrics", "fid", "ms_ssim", "semantic", "swd"]
+__all__ = ["METRICS", "MetricFn", "MetricInputs", "compute_metrics", "fid", "ms_ssim", "semantic", "structure",
+           "swd"]
