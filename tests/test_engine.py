@@ -154,3 +154,27 @@ def test_compiled_training_runs_and_resumes(tmp_path, tiny_cfg):
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
     train(apply_overrides(cfg, {"train.steps": 4}), out, resume=True, progress=False)
     assert RunDir(out).checkpoint_step() == 4
+
+
+def test_ema_of_g_samples_and_resumes(tmp_path, tiny_cfg):
+    from semgan.sample import load_run
+
+    cfg = apply_overrides(tiny_cfg, {"train.ema_half_life": 64, "train.ema_rampup": 0, "train.ckpt_every": 1000})
+    task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, CPU))
+    before = {k: v.clone() for k, v in task.G_ema.state_dict().items()}
+    task.train_step(0)
+    beta = 0.5 ** (8 / 64)  # batch 8, half-life 64 images
+    for name, p in task.G.named_parameters():
+        torch.testing.assert_close(task.G_ema.state_dict()[name], beta * before[name] + (1 - beta) * p.detach())
+    torch.testing.assert_close(task.G_ema.stem_norm.running_mean, task.G.stem_norm.running_mean)
+    assert task.G_eval is task.G_ema
+
+    straight = train(cfg, tmp_path / "straight", progress=False)
+    half = train(apply_overrides(cfg, {"train.steps": 10}), tmp_path / "split", progress=False)
+    resumed = load_checkpoint(train(cfg, half, resume=True, progress=False) / "checkpoints" / "latest.pt")
+    a = load_checkpoint(straight / "checkpoints" / "latest.pt")
+    assert_same_state(a, resumed)
+    assert all(torch.equal(a["G_ema"][k], resumed["G_ema"][k]) for k in a["G_ema"])
+    run = load_run(straight)
+    assert torch.equal(run.G.to_out.weight, a["G_ema"]["to_out.weight"]), "sampling uses the moving average"
+    assert not torch.equal(a["G_ema"]["to_out.weight"], a["G"]["to_out.weight"])

@@ -21,6 +21,25 @@ def d_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     return real + fake
 
 
+def d_hinge(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The hinge loss of D (Lim and Ye 2017; Miyato et al. 2018): E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
+    return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()
+
+
+def g_hinge(fake_logits: torch.Tensor) -> torch.Tensor:
+    """G's side of the hinge game: -E[D(G(z))]."""
+    return -fake_logits.float().mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mescheder et al. 2018: E[|grad_x D(x)|^2] on reals, differentiable (``real`` must require grad).
+
+    (B,) logits of (B, C, H, W) inputs -> scalar; multiply by gamma / 2.
+    """
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    return grad.float().pow(2).sum(dim=(1, 2, 3)).mean()
+
+
 def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """Goodfellow et al.'s non-saturating generator loss, -log D(G(z)): the plain DCGAN alternative to
     feature matching (``train.g_loss=ns``)."""

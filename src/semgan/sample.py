@@ -135,7 +135,8 @@ def find_checkpoint(run: str | Path, which: str = "latest") -> Path:
 
 
 def load_run(run: str | Path, *, which: str = "latest", device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild the generator of a run (or a checkpoint file) and load its weights."""
+    """Rebuild the generator of a run (or a checkpoint file) and load its weights (the moving average of G's
+    weights when the run kept one, ``train.ema_half_life``)."""
     path = find_checkpoint(run, which)
     ckpt: dict[str, Any] = load_checkpoint(path, map_location="cpu")
     cfg = from_dict(ckpt["config"])
@@ -144,7 +145,7 @@ def load_run(run: str | Path, *, which: str = "latest", device: str | torch.devi
         raise SemGANError(f"{path} holds a {family!r} model; sampling label maps needs a SemGAN or RGB-baseline run")
     data = ckpt["data"]
     G = Generator(cfg.model, len(data["class_names"]), int(data["resolution"]))
-    G.load_state_dict(ckpt["G"])
+    G.load_state_dict(ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"])  # the moving average, when trained with one
     G.to(device).eval()
     return LoadedRun(G=G, cfg=cfg, step=int(ckpt["step"]), class_names=tuple(data["class_names"]),
                      palette=torch.as_tensor(data["palette"], dtype=torch.uint8))

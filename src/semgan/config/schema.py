@@ -20,8 +20,10 @@ from typing import Any, ClassVar, Literal
 from semgan.errors import SemGANError
 
 Mode = Literal["semgan", "gan"]
-GLoss = Literal["fm", "fm_all", "fm_l1", "ns"]
-FakeInput = Literal["softmax", "st-gumbel"]
+GLoss = Literal["fm", "fm_all", "fm_l1", "ns", "hinge"]
+DLoss = Literal["bce", "hinge"]
+FakeInput = Literal["softmax", "st-gumbel", "st-argmax", "sharpen"]
+Augment = Literal["flip", "translation", "cutout"]
 DNorm = Literal["none", "spectral"]
 Precision = Literal["fp32", "bf16", "fp16"]
 DropoutRNG = Literal["torch", "hash"]
@@ -49,6 +51,13 @@ class Section:
             value, typ = getattr(self, f.name), hints[f.name]
             if typing.get_origin(typ) is Literal and value not in typing.get_args(typ):
                 raise SemGANError(f"{self.key(f.name)}={value!r}; expected {expected_choices(typing.get_args(typ))}")
+            if typing.get_origin(typ) is tuple:
+                (inner, *_rest) = typing.get_args(typ)
+                if typing.get_origin(inner) is Literal:
+                    for item in value:
+                        if item not in typing.get_args(inner):
+                            raise SemGANError(f"{self.key(f.name)} holds {item!r}; expected items from "
+                                              f"{', '.join(typing.get_args(inner))}")
             if isinstance(value, float) and not math.isfinite(value):
                 raise SemGANError(f"{self.key(f.name)}={value}; expected a finite number")
         self.check()
@@ -104,7 +113,10 @@ class SemGANModelConfig(Section):
     d_max_channels: int = 512  # ... but never above this
     d_dropout: float = 0.3  # dropout after each D block (ashpy's Encoder default); 0 disables
     d_dropout_rng: DropoutRNG = "torch"  # dropout masks from torch's RNG, or a counter hash (much faster on CPUs)
-    fake_input: FakeInput = "softmax"  # what D sees of a SemGAN fake: "softmax" (the paper) or "st-gumbel"
+    fake_input: FakeInput = "softmax"  # what D sees of a SemGAN fake: "softmax" (the paper); "st-gumbel" or
+    #                                    "st-argmax" (one-hot forward, softmax gradient); "sharpen" (softmax of
+    #                                    logits / fake_temperature)
+    fake_temperature: float = 1.0  # the temperature of "sharpen" (< 1 sharpens)
     d_norm: DNorm = "none"  # D weight normalisation: "none" (the paper) or "spectral" (Miyato et al. 2018)
     d_mbstd: int = 0  # ProGAN minibatch-stddev group size before D's last conv block; 0 = off (the paper)
     sync_bn: bool = False  # with several processes (torchrun): G's batch norm over the global batch
@@ -114,6 +126,8 @@ class SemGANModelConfig(Section):
         if not 0.0 <= self.d_dropout < 1.0:
             raise SemGANError(f"model.d_dropout={self.d_dropout}; expected a value in [0, 1)")
         self.non_negative("d_mbstd")
+        if self.fake_temperature <= 0:
+            raise SemGANError(f"model.fake_temperature={self.fake_temperature}; expected > 0")
 
 
 #: family name -> its model-section dataclass; ``model.family`` selects one.
@@ -134,10 +148,22 @@ class TrainConfig(Section):
     beta2: float = 0.999
     eps: float = 1e-8
     g_loss: GLoss = "fm"  # "fm": Salimans et al. 2016 on layer fm_layer; "fm_all": the same on every D layer;
-    #                       "fm_l1": ashpy's per-example L1 on every D layer; "ns": non-saturating -log D(G(z))
+    #                       "fm_l1": ashpy's per-example L1 on every D layer; "ns": non-saturating -log D(G(z));
+    #                       "hinge": -D(G(z)) (Miyato et al. 2018)
+    d_loss: DLoss = "bce"  # D's loss: "bce" (the paper) or "hinge"
     fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
     d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
-    d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps
+    d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
+    d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
+    r1_gamma: float = 0.0  # R1 penalty on reals, gamma / 2 * E|grad D(x)|^2 (Mescheder et al. 2018); 0 = off
+    r1_every: int = 1  # lazy R1: every this many steps, scaled by it (StyleGAN2: 16)
+    augment: tuple[Augment, ...] = ()  # transforms of D's inputs, reals and fakes alike: flip, translation, cutout
+    augment_p: float = 0.0  # probability of each transform per sample (with ADA: its start)
+    ada_target: float = 0.0  # ADA: adapt the probability so that E[sign D(real)] stays at this (0.6); 0 = fixed
+    ada_images: int = 100_000  # ADA: images for the probability to go from 0 to 1 at the fastest (ADA: 500k)
+    ema_half_life: float = 0.0  # half-life in images of the exponential moving average of G's weights, which then
+    #                             samples, evaluates and picks the best checkpoint (StyleGAN2: 10,000); 0 = off
+    ema_rampup: float = 0.05  # ... but at most this share of the images seen so far (StyleGAN2-ADA); 0 = none
     seed: int = 0
     device: str = "auto"  # "auto" = cuda if available, else cpu; with torchrun each rank takes cuda:LOCAL_RANK
     precision: Precision = "fp32"  # autocast dtype of the forward passes: fp32 (off), bf16, or fp16 (CUDA only)
@@ -149,7 +175,14 @@ class TrainConfig(Section):
 
     def check(self) -> None:
         self.non_negative("steps", "d_noise_steps")
-        self.positive("batch", "log_every", "sample_every", "ckpt_every")
+        self.positive("batch", "log_every", "sample_every", "ckpt_every", "r1_every", "ada_images")
+        self.non_negative("d_noise_floor", "r1_gamma")
+        for name in ("augment_p", "ada_target"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SemGANError(f"train.{name}={getattr(self, name)}; expected a value in [0, 1]")
+        if self.ada_target > 0 and not self.augment:
+            raise SemGANError(f"train.ada_target={self.ada_target} adapts the augmentation, but train.augment is "
+                              "empty; set e.g. train.augment=flip,translation,cutout")
         if self.lr <= 0:
             raise SemGANError(f"train.lr={self.lr}; expected > 0")
         for name in ("beta1", "beta2"):
@@ -157,6 +190,7 @@ class TrainConfig(Section):
                 raise SemGANError(f"train.{name}={getattr(self, name)}; expected a value in [0, 1)")
         if self.eps <= 0:
             raise SemGANError(f"train.eps={self.eps}; expected > 0")
+        self.non_negative("ema_half_life", "ema_rampup")
         if self.d_noise < 0 or self.d_noise_steps < 0:
             raise SemGANError(f"train.d_noise={self.d_noise}, train.d_noise_steps={self.d_noise_steps}; "
                               "expected >= 0")

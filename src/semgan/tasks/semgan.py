@@ -15,19 +15,30 @@ N processes train on the same samples; batch statistics are taken over the globa
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from semgan.augment import AdaptiveP, augment
 from semgan.config import EvalConfig, RunConfig
 from semgan.data import LabelDataset
 from semgan.data.sampler import EpochSampler
 from semgan.errors import SemGANError
 from semgan.evaluate import evaluate_generator
 from semgan.labels import colorize, one_hot, uint8_to_rgb
-from semgan.losses import d_bce, feature_matching, feature_matching_all, feature_matching_l1, g_nonsaturating
-from semgan.models import build_models
+from semgan.losses import (
+    d_bce,
+    d_hinge,
+    feature_matching,
+    feature_matching_all,
+    feature_matching_l1,
+    g_hinge,
+    g_nonsaturating,
+    r1_penalty,
+)
+from semgan.models import Generator, build_models
 from semgan.parallel import sync_batchnorm
 from semgan.sample import grid_image, grid_latents, latents
 from semgan.tasks.base import FAMILIES
@@ -59,7 +70,12 @@ class SemGANTask:
             sync_batchnorm(G, engine.sync)
         D.sync = engine.sync  # minibatch stddev over the global batch
         self.G, self.D = G, D
-        self.networks = {"G": G, "D": D}
+        self.networks: dict[str, torch.nn.Module] = {"G": G, "D": D}
+        # The moving average of G's weights (StyleGAN, BigGAN): what samples and is scored, when switched on.
+        self.G_ema: Generator | None = None
+        if t.ema_half_life > 0:
+            self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+            self.networks["G_ema"] = self.G_ema
         self.G_fwd, self.D_fwd = engine.prepare(G), engine.prepare(D)  # what the step calls (maybe compiled)
         betas = (t.beta1, t.beta2)
         self.opt_G = engine.adam(G.parameters(), lr=t.lr, betas=betas, eps=t.eps)
@@ -72,6 +88,7 @@ class SemGANTask:
         self.sampler = EpochSampler(len(self.labels), t.batch, torch.Generator().manual_seed(t.seed + 1))
         self.latent_gen = torch.Generator().manual_seed(t.seed + 2)
         self.grid_z = grid_latents(cfg)
+        self.ada = AdaptiveP(t.ada_target, t.ada_images, t.batch, p=t.augment_p) if t.ada_target > 0 else None
 
     # -------------------------------------------------------------------------------------------- the step
 
@@ -84,31 +101,56 @@ class SemGANTask:
         return self.engine.input(uint8_to_rgb(colorize(labels, self.palette)))
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """What D sees of a fake batch: probs (or a straight-through Gumbel one-hot sample), or rgb."""
-        if self.cfg.model.mode == "semgan" and self.cfg.model.fake_input == "st-gumbel":
-            return F.gumbel_softmax(self.G_fwd(z, activate=False).float(), tau=1.0, hard=True, dim=1)
-        return self.G_fwd(z)
+        """What D sees of a fake batch: probs, or (``model.fake_input``) a one-hot map with the softmax's
+        gradient (straight-through Gumbel sample or argmax), or a sharpened softmax; rgb for the baseline."""
+        m = self.cfg.model
+        if m.mode != "semgan" or m.fake_input == "softmax":
+            return self.G_fwd(z)
+        logits = self.G_fwd(z, activate=False).float()  # (b, K, H, W)
+        if m.fake_input == "st-gumbel":
+            return F.gumbel_softmax(logits, tau=1.0, hard=True, dim=1)
+        if m.fake_input == "sharpen":
+            return (logits / m.fake_temperature).softmax(dim=1)
+        probs = logits.softmax(dim=1)  # st-argmax: the one-hot of the argmax forward, the softmax's gradient
+        hard = torch.zeros_like(probs).scatter_(1, probs.argmax(dim=1, keepdim=True), 1.0)
+        return hard + probs - probs.detach()
+
+    def d_inputs(self, real: torch.Tensor, fake: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reals and fakes as D sees them: instance noise, then the augmentation (the same for both)."""
+        t = self.cfg.train
+        sigma = max(t.d_noise_floor, t.d_noise * max(0.0, 1.0 - step / (t.d_noise_steps or t.steps)))
+        if sigma > 0:  # instance noise (Sonderby et al. 2017), annealed linearly to d_noise_floor
+            # Drawn on the device from torch's global RNG (like dropout; its state is checkpointed): a CPU
+            # draw of two (B, K, H, W) tensors would cost a GPU step more than the step itself.
+            real = real + sigma * torch.randn_like(real)
+            fake = fake + sigma * torch.randn_like(fake)
+        p = self.ada.p if self.ada is not None else t.augment_p
+        return augment(real, t.augment, p), augment(fake, t.augment, p)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """One D update then one G update; returns detached scalars (no host sync)."""
         t, engine = self.cfg.train, self.engine
         real = self.real_batch()
         z = engine.sync.shard(latents(t.batch, self.cfg.model.ld, generator=self.latent_gen)).to(engine.device)
+        r1 = t.r1_gamma > 0 and step % t.r1_every == 0
         with engine.autocast():
-            fake = self.generate(z)
-            if t.d_noise > 0:  # instance noise (Sonderby et al. 2017), annealed linearly to 0
-                # Drawn on the device from torch's global RNG (like dropout; its state is checkpointed): a CPU
-                # draw of two (B, K, H, W) tensors would cost a GPU step more than the step itself.
-                sigma = t.d_noise * max(0.0, 1.0 - step / (t.d_noise_steps or t.steps))
-                real = real + sigma * torch.randn_like(real)
-                fake = fake + sigma * torch.randn_like(fake)
+            real, fake = self.d_inputs(real, self.generate(z), step)
 
             # Discriminator: real -> 1, fake -> 0.
             self.D.requires_grad_(True)
+            if r1:
+                real = real.detach().requires_grad_(True)
             real_logits = self.D_fwd(real)
             fake_logits = self.D_fwd(fake.detach())
-            loss_D = d_bce(real_logits, fake_logits)
+            loss_D = d_hinge(real_logits, fake_logits) if t.d_loss == "hinge" else d_bce(real_logits, fake_logits)
+            if r1:  # lazy regularisation: every r1_every steps, weighted by it
+                loss_D = loss_D + t.r1_gamma / 2 * t.r1_every * r1_penalty(real_logits, real)
         engine.step(loss_D, self.opt_D)
+        real = real.detach()
+        if self.ada is not None:
+            self.ada.observe(real_logits)
+            if self.ada.due(step):
+                self.ada.adjust(engine.env.mean({"sign": torch.stack(self.ada.signs).mean()})["sign"])
 
         # Generator: match the just-updated D's features of real and fake batches.
         self.D.requires_grad_(False)  # no D gradients needed; saves the weight-gradient work
@@ -119,12 +161,38 @@ class SemGANTask:
             loss_G = self.g_loss(real_feats, fake_feats, fake_logits_G)
         engine.step(loss_G, self.opt_G)
         self.D.requires_grad_(True)
-        return {
+        if self.G_ema is not None:
+            self.update_ema(step)
+        stats = {
             "loss_D": loss_D.detach(),
             "loss_G": loss_G.detach(),
             "D_real": torch.sigmoid(real_logits.detach().float()).mean(),
             "D_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
         }
+        if self.ada is not None:
+            stats["augment_p"] = torch.tensor(self.ada.p)
+        return stats
+
+    @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        """G_ema <- beta G_ema + (1 - beta) G, beta from the half-life in images (ramped up early on); G's
+        batch-norm statistics are copied as they are."""
+        t = self.cfg.train
+        half_life = t.ema_half_life
+        if t.ema_rampup > 0:
+            half_life = min(half_life, t.ema_rampup * (step + 1) * t.batch)
+        beta = 0.5 ** (t.batch / max(half_life, 1e-8))
+        assert self.G_ema is not None
+        ema_params: list[torch.Tensor] = list(self.G_ema.parameters())
+        params: list[torch.Tensor] = list(self.G.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    @property
+    def G_eval(self) -> Generator:
+        """The generator that samples and is scored: the moving average when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
 
     def g_loss(self, real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor],
                fake_logits: torch.Tensor) -> torch.Tensor:
@@ -135,32 +203,40 @@ class SemGANTask:
             return feature_matching_all(real_feats, fake_feats, sync)
         if t.g_loss == "fm_l1":
             return feature_matching_l1(real_feats, fake_feats)
+        if t.g_loss == "hinge":
+            return g_hinge(fake_logits)
         return g_nonsaturating(fake_logits)
 
     # ------------------------------------------------------------------------------------- grids, scores
 
     def sample_grid(self) -> torch.Tensor:
-        return grid_image(self.G, self.grid_z, self.palette)
+        return grid_image(self.G_eval, self.grid_z, self.palette)
 
     def evaluate(self, cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any] | None:
-        return evaluate_generator(self.G, self.dataset, cfg.metrics, n=cfg.n, seed=cfg.seed, progress=progress,
+        return evaluate_generator(self.G_eval, self.dataset, cfg.metrics, n=cfg.n, seed=cfg.seed, progress=progress,
                                   env=self.engine.env)
 
     # --------------------------------------------------------------------------------------------- state
 
     def state_dict(self) -> dict[str, Any]:
         return {
+            **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
             "rng": {"latent": self.latent_gen.get_state(), "sampler": self.sampler.state_dict()},
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        if self.ada is not None:
+            self.ada.load_state_dict(state["ada"])
         self.latent_gen.set_state(state["rng"]["latent"])
         self.sampler.load_state_dict(state["rng"]["sampler"])

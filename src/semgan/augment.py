@@ -1,0 +1,100 @@
+"""Differentiable augmentation of D's inputs that keeps label maps label maps (DiffAugment, ADA).
+
+D sees every real and every fake through the same random transforms, so it cannot memorise a small training
+set (378 facades) and G still learns the un-augmented distribution: the transforms are applied to both sides
+and G's gradient flows through them (Zhao et al. 2020, DiffAugment; Karras et al. 2020, ADA).
+
+The transforms move whole pixel vectors and never mix them, so they treat a one-hot map, a softmax map and an
+RGB image alike: augmenting a one-hot map gives the one-hot map of the augmented labels.
+
+- ``flip``: mirror left-right (its own inverse);
+- ``translation``: shift by up to 1/8 of the size in each direction, the border reflected (ADA's padding),
+  so every pixel stays a valid label;
+- ``cutout``: blank a square of half the size (DiffAugment), all channels 0: an "unknown" region, the same
+  for reals and fakes.
+
+Each transform applies to each sample with probability ``p``; with ADA, ``p`` adapts during training so that
+D's sign on reals stays near a target (:class:`AdaptiveP`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+def augment(x: torch.Tensor, ops: tuple[str, ...], p: float) -> torch.Tensor:
+    """Apply each of ``ops`` to each sample of ``x`` (B, C, H, W) with probability ``p`` (torch's RNG)."""
+    if p <= 0 or not ops:
+        return x
+    B, C, H, W = x.shape
+    for op in ops:
+        chosen = torch.rand(B, device=x.device) < p  # (B,)
+        if op == "flip":
+            x = torch.where(chosen.view(B, 1, 1, 1), x.flip(-1), x)
+        elif op == "translation":
+            x = _translate(x, chosen)
+        elif op == "cutout":
+            x = _cutout(x, chosen)
+        else:
+            raise ValueError(f"unknown augmentation {op!r}")
+    return x
+
+
+def _translate(x: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    """Integer shifts in [-H/8, H/8] x [-W/8, W/8] for the chosen samples, reflected at the border."""
+    B, C, H, W = x.shape
+    sy, sx = max(1, H // 8), max(1, W // 8)
+    dy = torch.randint(-sy, sy + 1, (B,), device=x.device) * chosen
+    dx = torch.randint(-sx, sx + 1, (B,), device=x.device) * chosen
+    padded = F.pad(x, (sx, sx, sy, sy), mode="reflect")  # (B, C, H + 2sy, W + 2sx)
+    rows = (torch.arange(H, device=x.device).view(1, H) + sy - dy.view(B, 1)).view(B, 1, H, 1)
+    cols = (torch.arange(W, device=x.device).view(1, W) + sx - dx.view(B, 1)).view(B, 1, 1, W)
+    Hp, Wp = H + 2 * sy, W + 2 * sx
+    flat = (rows * Wp + cols).expand(B, C, H, W).reshape(B, C, H * W)  # (B, C, H*W) positions in the padded map
+    return padded.reshape(B, C, Hp * Wp).gather(2, flat).view(B, C, H, W)
+
+
+def _cutout(x: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    """Zero a square of half the size at a random position (it may leave the map) for the chosen samples."""
+    B, C, H, W = x.shape
+    h, w = max(1, H // 2), max(1, W // 2)
+    cy = torch.randint(0, H + 1 - h % 2, (B, 1, 1), device=x.device)
+    cx = torch.randint(0, W + 1 - w % 2, (B, 1, 1), device=x.device)
+    ys = torch.arange(H, device=x.device).view(1, H, 1)
+    xs = torch.arange(W, device=x.device).view(1, 1, W)
+    inside = ((ys - cy).abs() <= h // 2) & ((xs - cx).abs() <= w // 2) & chosen.view(B, 1, 1)  # (B, H, W)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+class AdaptiveP:
+    """ADA's augmentation probability: every ``interval`` steps, move ``p`` towards keeping E[sign D(real)]
+    at ``target``, by ``batch * interval / speed_images`` per adjustment (p goes from 0 to 1 in
+    ``speed_images`` images at the fastest).
+    """
+
+    def __init__(self, target: float, speed_images: int, batch: int, interval: int = 4, p: float = 0.0) -> None:
+        self.target, self.speed_images, self.batch, self.interval = target, speed_images, batch, interval
+        self.p = p
+        self.signs: list[torch.Tensor] = []  # E[sign D(real)] per step since the last adjustment (on device)
+
+    def observe(self, real_logits: torch.Tensor) -> None:
+        self.signs.append(torch.sign(real_logits.detach().float()).mean())
+
+    def due(self, step: int) -> bool:
+        return (step + 1) % self.interval == 0 and bool(self.signs)
+
+    def adjust(self, r_t: float) -> None:
+        """Move ``p`` after an interval whose mean sign over every rank was ``r_t``."""
+        step = self.batch * self.interval / self.speed_images
+        self.p = min(max(self.p + (step if r_t > self.target else -step), 0.0), 1.0)
+        self.signs.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"p": self.p, "signs": [float(s) for s in self.signs]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.p = float(state["p"])
+        self.signs = [torch.tensor(s) for s in state["signs"]]

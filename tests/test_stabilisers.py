@@ -1,0 +1,132 @@
+"""The stabilisers: augmentation of D's inputs, ADA, R1, hinge loss, D-input variants; each trains and resumes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from semgan.augment import AdaptiveP, augment
+from semgan.checkpoint import load_checkpoint
+from semgan.config import apply_overrides
+from semgan.data import load_dataset
+from semgan.labels import one_hot
+from semgan.losses import d_hinge, g_hinge, r1_penalty
+from semgan.tasks.semgan import SemGANTask
+from semgan.train import train
+from semgan.train.engine import Engine
+
+from helpers import assert_same_state
+
+ALL_AUGMENTS = ("flip", "translation", "cutout")
+
+
+@pytest.mark.parametrize("op", ALL_AUGMENTS)
+def test_augmentation_treats_onehot_and_softmax_maps_alike(op):
+    labels = load_dataset("shapes").labels[:16].long()  # (16, 64, 64)
+    onehot = one_hot(labels, 4)
+    probs = torch.softmax(torch.randn(16, 4, 64, 64, generator=torch.Generator().manual_seed(0)), dim=1)
+    torch.manual_seed(1)
+    a = augment(onehot, (op,), 1.0)
+    torch.manual_seed(1)
+    b = augment(probs, (op,), 1.0)
+    assert not torch.equal(a, onehot), "the transform did something"
+    moved = a.sum(1) > 0  # pixels that are not cut out
+    assert torch.equal(a.sum(1)[moved], torch.ones_like(a.sum(1)[moved])), "a one-hot map stays one-hot"
+    # the same random transform moves the same pixel vectors, whatever they hold
+    torch.testing.assert_close(b.sum(1)[moved], torch.ones_like(b.sum(1)[moved]))
+    hard = torch.zeros_like(b).scatter_(1, b.argmax(1, keepdim=True), 1.0) * moved.unsqueeze(1)
+    torch.manual_seed(1)
+    assert torch.equal(hard, augment(torch.zeros_like(probs).scatter_(1, probs.argmax(1, keepdim=True), 1.0),
+                                     (op,), 1.0)), "argmax commutes with the transform"
+
+
+def test_flip_is_its_own_inverse_and_p_zero_is_identity():
+    x = torch.randn(8, 4, 16, 16)
+    assert torch.equal(augment(augment(x, ("flip",), 1.0), ("flip",), 1.0), x)
+    state = torch.get_rng_state()
+    assert augment(x, ALL_AUGMENTS, 0.0) is x and torch.equal(torch.get_rng_state(), state), "no draw at p = 0"
+    half = augment(x, ("flip",), 0.5)
+    flipped = (half == x.flip(-1)).flatten(1).all(1)
+    assert 0 < int(flipped.sum()) < 8, "each sample is chosen with probability p"
+
+
+def test_translation_shifts_with_a_reflected_border():
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 1, 1, 1)
+    torch.manual_seed(0)
+    y = augment(x, ("translation",), 1.0)
+    for out in y:
+        # every output is the 4x4 window of the reflect-padded map at some offset
+        padded = torch.nn.functional.pad(x[:1], (1, 1, 1, 1), mode="reflect")[0, 0]
+        assert any(torch.equal(out[0], padded[i : i + 4, j : j + 4]) for i in range(3) for j in range(3))
+
+
+def test_r1_penalty_against_autograd_by_hand():
+    D = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Tanh(), torch.nn.Flatten(),
+                            torch.nn.Linear(4 * 8 * 8, 1))
+    x = torch.randn(5, 3, 8, 8, requires_grad=True)
+    logits = D(x).squeeze(1)
+    penalty = r1_penalty(logits, x)
+    by_hand = sum(torch.autograd.grad(D(x[i : i + 1]).sum(), x)[0].pow(2).sum() for i in range(5)) / 5
+    torch.testing.assert_close(penalty, by_hand)
+    penalty.backward()  # create_graph: the penalty trains D
+    assert D[0].weight.grad is not None and D[3].weight.grad is not None  # the last bias has no say in grad x
+
+
+def test_hinge_losses():
+    assert d_hinge(torch.tensor([2.0, 0.0]), torch.tensor([-2.0, 0.5])).item() == pytest.approx(0.5 + 0.75)
+    assert g_hinge(torch.tensor([1.0, 3.0])).item() == -2.0
+
+
+def test_adaptive_p_moves_towards_the_target():
+    ada = AdaptiveP(target=0.6, speed_images=320, batch=8, interval=4)
+    for step in range(4):
+        ada.observe(torch.ones(8))  # D is sure about every real: overfitting
+    assert ada.due(3)
+    ada.adjust(1.0)
+    assert ada.p == pytest.approx(0.1) and ada.signs == []
+    ada.adjust(0.0)
+    assert ada.p == pytest.approx(0.0)
+    ada.adjust(-1.0)
+    assert ada.p == 0.0, "clamped at 0"
+
+
+SWITCHES = {
+    "augment": {"train.augment": "flip,translation,cutout", "train.augment_p": 0.5},
+    "ada": {"train.augment": "flip,translation,cutout", "train.ada_target": 0.6, "train.ada_images": 400},
+    "r1-lazy": {"train.r1_gamma": 1.0, "train.r1_every": 4},
+    "hinge": {"train.d_loss": "hinge", "train.g_loss": "hinge"},
+    "st-argmax": {"model.fake_input": "st-argmax"},
+    "sharpen": {"model.fake_input": "sharpen", "model.fake_temperature": 0.5},
+    "noise-floor": {"train.d_noise_floor": 0.1},
+    "ema": {"train.ema_half_life": 100},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWITCHES))
+@pytest.mark.parametrize("mode", ["semgan", "gan"])
+def test_each_switch_trains_in_both_modes(tiny_cfg, name, mode):
+    cfg = apply_overrides(tiny_cfg, {**SWITCHES[name], "model.mode": mode})
+    task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, torch.device("cpu")))
+    before = task.G.to_out.weight.detach().clone()
+    for step in range(4):
+        stats = task.train_step(step)
+    assert all(bool(torch.isfinite(v)) for v in stats.values()), stats
+    assert not torch.equal(before, task.G.to_out.weight), "G trained"
+    assert task.sample_grid().dtype == torch.uint8
+    if name == "ada":
+        assert task.ada is not None and task.ada.signs == [] and "augment_p" in stats, "adjusted after 4 steps"
+
+
+def test_every_switch_at_once_resumes_bit_for_bit(tmp_path, tiny_cfg):
+    every = {k: v for switch in ("ada", "r1-lazy", "hinge", "st-argmax", "noise-floor", "ema") for k, v in
+             SWITCHES[switch].items()}
+    cfg = apply_overrides(tiny_cfg, {**every, "train.ckpt_every": 1000, "model.d_mbstd": 4,
+                                     "model.d_dropout_rng": "hash"})
+    straight = train(cfg, tmp_path / "straight", progress=False)
+    half = train(apply_overrides(cfg, {"train.steps": 10}), tmp_path / "split", progress=False)
+    resumed = train(cfg, half, resume=True, progress=False)
+    a = load_checkpoint(straight / "checkpoints" / "latest.pt")
+    b = load_checkpoint(resumed / "checkpoints" / "latest.pt")
+    assert_same_state(a, b)
+    assert a["ada"] == b["ada"] and a["ada"]["p"] > 0
+    assert all(torch.equal(a["G_ema"][k], b["G_ema"][k]) for k in a["G_ema"])
