@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import assert_same_state
 
 from semgan.augment import AdaptiveP, augment
 from semgan.checkpoint import load_checkpoint
@@ -14,8 +15,6 @@ from semgan.losses import d_hinge, g_hinge, r1_penalty
 from semgan.tasks.semgan import SemGANTask
 from semgan.train import train
 from semgan.train.engine import Engine
-
-from helpers import assert_same_state
 
 ALL_AUGMENTS = ("flip", "translation", "cutout")
 
@@ -79,7 +78,7 @@ def test_hinge_losses():
 
 def test_adaptive_p_moves_towards_the_target():
     ada = AdaptiveP(target=0.6, speed_images=320, batch=8, interval=4)
-    for step in range(4):
+    for _ in range(4):
         ada.observe(torch.ones(8))  # D is sure about every real: overfitting
     assert ada.due(3)
     ada.adjust(1.0)
