@@ -73,17 +73,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(step, steps: int, warmup: int, device: torch.device) -> tuple[float, float]:  # noqa: ANN001
+def _time(step, steps: int, warmup: int, device: torch.device, budget_s: float) -> tuple[float, float]:  # noqa: ANN001
+    """Steps/s over ``steps`` timed steps after ``warmup`` ones, or fewer (at least 2) once ``budget_s`` is
+    spent: emulated bf16 on a CPU without it runs a hundred times slower."""
     t0 = time.perf_counter()
     for i in range(warmup):
         step(i)
     _sync(device)
     warm = time.perf_counter() - t0
-    t = time.perf_counter()
-    for i in range(steps):
-        step(warmup + i)
+    t, done = time.perf_counter(), 0
+    while done < steps and (done < 2 or time.perf_counter() - t < budget_s):
+        step(warmup + done)
+        done += 1
     _sync(device)
-    return steps / (time.perf_counter() - t), warm
+    return done / (time.perf_counter() - t), warm
 
 
 def engine_step(cfg: RunConfig, root: str | None, device: torch.device):  # noqa: ANN201
@@ -131,7 +134,7 @@ def plain_step(cfg: RunConfig, root: str | None, device: torch.device):  # noqa:
     return step
 
 
-def child(variant: str, cfg: RunConfig, root: str | None, steps: int, warmup: int) -> None:
+def child(variant: str, cfg: RunConfig, root: str | None, steps: int, warmup: int, budget_s: float = 20.0) -> None:
     warnings.simplefilter("ignore")
     device = resolve_device(cfg.train.device)
     if device.type == "cpu":
@@ -140,7 +143,7 @@ def child(variant: str, cfg: RunConfig, root: str | None, steps: int, warmup: in
         step, env = plain_step(cfg, root, device), None
     else:
         step, env = engine_step(cfg, root, device)
-    sps, warm = _time(step, steps, warmup, device)
+    sps, warm = _time(step, steps, warmup, device, budget_s)
     if env is not None and not env.is_main:
         return
     peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"

@@ -45,7 +45,7 @@ def test_headline():
 
 
 def test_in_training_evaluation_and_best_checkpoint(tmp_path, tiny_cfg):
-    cfg = apply_overrides(tiny_cfg, {"eval.metrics": "swd,semantic", "eval.every": 5, "eval.n": 32,
+    cfg = apply_overrides(tiny_cfg, {"eval.metrics": "swd,semantic,ms_ssim", "eval.every": 5, "eval.n": 32,
                                      "train.steps": 10})
     out = train(cfg, tmp_path / "r", progress=False)
     lines = [json.loads(x) for x in (out / "metric-swd.jsonl").read_text().splitlines()]
@@ -55,6 +55,11 @@ def test_in_training_evaluation_and_best_checkpoint(tmp_path, tiny_cfg):
     assert best["step"] == best_step and best["metric"]["name"] == "swd"
     assert (out / "checkpoints" / "best-semantic.pt").is_file()
     assert load_run(out, which="best-swd").step == best_step
+    # MS-SSIM is judged by its distance to the reals' own value: the line keeps both, the best is the closest
+    ms = [json.loads(x) for x in (out / "metric-ms_ssim.jsonl").read_text().splitlines()]
+    assert all(x["ms_ssim_gap"] == pytest.approx(abs(x["ms_ssim"] - x["ms_ssim_real"])) for x in ms)
+    closest = min(ms, key=lambda x: x["ms_ssim_gap"])["step"]
+    assert torch.load(out / "checkpoints" / "best-ms_ssim.pt", weights_only=True)["step"] == closest
 
 
 def test_cli_evaluate_and_metrics(tmp_path, tiny_cfg, capsys):

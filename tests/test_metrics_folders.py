@@ -184,7 +184,7 @@ def test_score_folders_with_given_palette(tmp_path: Path) -> None:
 
 
 def test_registry_names() -> None:
-    assert METRICS.names() == ["fid", "ms_ssim", "semantic", "swd"]
+    assert METRICS.names() == ["fid", "ms_ssim", "semantic", "structure", "swd"]
 
 
 def test_compute_metrics_baseline_path(tiny_inception: None, tmp_path: Path) -> None:
@@ -202,7 +202,7 @@ def test_compute_metrics_baseline_path(tiny_inception: None, tmp_path: Path) -> 
         palette=PALETTE,
         fid_cache_dir=tmp_path,
     )
-    assert list(out) == ["semantic", "ms_ssim", "ms_ssim_real", "fid", "n_real", "n_fake"]
+    assert list(out) == ["semantic", "ms_ssim", "ms_ssim_real", "ms_ssim_gap", "fid", "n_real", "n_fake"]
     assert out["semantic"]["validity_real"] == 1.0
     assert 0.0 < out["semantic"]["validity_fake"] < 1.0
     assert out["semantic"]["class_share_l1"] == pytest.approx(0.0, abs=1e-12)  # snapping undoes +-30 noise

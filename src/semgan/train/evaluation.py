@@ -67,8 +67,10 @@ class Evaluator:
         improved = []
         for name in self.cfg.metrics:
             earlier = [v for r in self.run.read_metric(name) if r.get("step") != step
-                       if (v := headline({name: r.get(name)}, name)) is not None and math.isfinite(v)]
-            entry = {"step": step, name: result.get(name), "n": result["n_fake"]}
+                       if (v := headline(r, name)) is not None and math.isfinite(v)]
+            # the metric's value and its companions (ms_ssim_real, ms_ssim_gap)
+            entry = {"step": step, **{k: v for k, v in result.items() if k == name or k.startswith(f"{name}_")},
+                     "n": result["n_fake"]}
             if "snapped" in result and name in result["snapped"]:
                 entry["snapped"] = result["snapped"][name]
             self.run.append_metric(name, entry)
