@@ -19,7 +19,7 @@ from semgan.config import apply_overrides, from_dict, get_preset, to_dict
 from semgan.errors import SemGANError
 from semgan.report import build_report
 
-TINY_ARGS = ["--preset", "tiny", "--steps", "4", "--eval-every", "2", "--metrics", "swd,ms_ssim,semantic",
+TINY_ARGS = ["--preset", "tiny", "--steps", "4", "--eval-every", "2", "--metrics", "swd,ms_ssim,semantic,structure",
              "--set", "eval.n=32", "--set", "train.device=cpu", "--no-progress"]  # fmt: skip
 
 
@@ -66,7 +66,7 @@ def test_compare_trains_both_models_and_reports(compared: Path) -> None:
     doc = json.loads((compared / COMPARE_FILE).read_text())
     assert [r["name"] for r in doc["runs"]] == ["semgan-s0", "gan-s0"]
     cfg = from_dict(doc["config"])
-    assert (cfg.train.steps, cfg.eval.every, cfg.eval.metrics) == (4, 2, ("swd", "ms_ssim", "semantic"))
+    assert (cfg.train.steps, cfg.eval.every, cfg.eval.metrics) == (4, 2, ("swd", "ms_ssim", "semantic", "structure"))
     for run in doc["runs"]:
         (session,) = run["sessions"]
         assert (session["from_step"], session["to_step"]) == (0, 4) and session["wall_s"] > 0
@@ -76,16 +76,24 @@ def test_compare_trains_both_models_and_reports(compared: Path) -> None:
             **to_dict(run_cfg), "model": {**to_dict(run_cfg)["model"], "mode": "semgan"}
         }, "the two runs differ in model.mode only"
     assert 0.0 < doc["real"]["ms_ssim"] < 1.0 and doc["real"]["n"] == 32
+    floor = doc["real"]["swd_floor"]
+    assert floor["n"] == 32 and floor["swd"]["avg"] > 0, "two disjoint halves of eval.n reals each"
 
     md = (compared / "report.md").read_text()
     header, rows = md_table(md, "Table 1.")
-    assert header == ["Model", "FID", "MS-SSIM", "SWD 16", "SWD 32", "SWD 64", "SWD avg"], "the paper's order"
+    assert header == ["Model", "FID", "MS-SSIM", "MS-SSIM gap", "SWD 16", "SWD 32", "SWD 64", "SWD avg"]
     assert set(rows) == {"SemGAN", "GAN", "GAN, snapped to palette", "Real data"}
     assert rows["Real data"][1] == f"{doc['real']['ms_ssim']:.4f}"
+    assert rows["Real data"][3:] == [f"{floor['swd'][k]:.1f}" for k in ("16", "32", "64", "avg")], "SWD floor"
     assert rows["SemGAN"][0] == rows["GAN"][0] == "—", "FID was not evaluated"
-    for j in range(1, len(header) - 1):
+    assert not any(rows[m][1].startswith("**") for m in rows), "raw MS-SSIM is read against the reals, not ranked"
+    for j in range(2, len(header) - 1):
         bold = [rows[m][j].startswith("**") for m in ("SemGAN", "GAN")]
         assert sum(bold) == 1, f"exactly one of SemGAN / GAN is bold in column {header[j + 1]}"
+    # MS-SSIM: the best is the evaluation closest to the reals' value, and the raw value shown is that one's
+    ms = [json.loads(x) for x in (compared / "gan-s0" / "metric-ms_ssim.jsonl").read_text().splitlines()]
+    closest = min(ms, key=lambda x: x["ms_ssim_gap"])
+    assert [c.strip("*") for c in rows["GAN"][1:3]] == [f"{closest['ms_ssim']:.4f}", f"{closest['ms_ssim_gap']:.4f}"]
     # The best-during-training SWD avg of a run is the minimum of its logged values.
     swd = [json.loads(x)["swd"]["avg"] for x in (compared / "gan-s0" / "metric-swd.jsonl").read_text().splitlines()]
     assert rows["GAN"][-1].strip("*") == f"{min(swd):.1f}"
@@ -94,6 +102,11 @@ def test_compare_trains_both_models_and_reports(compared: Path) -> None:
     _, semantic = md_table(md, "Table 3.")
     assert semantic["SemGAN"][0] == "**1.0000**", "SemGAN draws palette colours only"
     assert "| background |" in md and "Hardware" in md and "wall time" in md
+    header, structure = md_table(md, "Table 5.")
+    assert header == ["Model", "count TV", "fragments", "one per class ↑", "rarest class ↑"]
+    st = json.loads((compared / "semgan-s0" / "metric-structure.jsonl").read_text().splitlines()[-1])["structure"]
+    assert structure["Real data"][1] == f"{st['fragments_real']:.3f}", "the reals' own values"
+    assert structure["Real data"][3] == f"{st['presence_min_real']:.3f}"
 
     for name in ("swd", "metrics", "losses", "class-shares"):
         with Image.open(compared / "plots" / f"{name}.png") as im:
@@ -140,7 +153,7 @@ def test_compare_extends_steps_and_keeps_the_schedule(compared: Path, tmp_path: 
     shutil.copytree(compared, out)
     # No --eval-every: the saved schedule (every 2) is kept rather than re-derived from the new step count.
     cfg = apply_overrides(get_preset("tiny"), {"train.steps": 6, "train.device": "cpu", "eval.n": 32,
-                                               "eval.metrics": "swd,ms_ssim,semantic"})
+                                               "eval.metrics": "swd,ms_ssim,semantic,structure"})
     compare(cfg, out, progress=False)
     doc = json.loads((out / COMPARE_FILE).read_text())
     assert from_dict(doc["config"]).eval.every == 2
@@ -155,7 +168,7 @@ def test_compare_extends_steps_and_keeps_the_schedule(compared: Path, tmp_path: 
 
 def test_compare_refuses_a_different_configuration(compared: Path, tmp_path: Path) -> None:
     base = apply_overrides(get_preset("tiny"), {"train.steps": 4, "train.device": "cpu", "eval.n": 32,
-                                                "eval.every": 2, "eval.metrics": "swd,ms_ssim,semantic"})
+                                                "eval.every": 2, "eval.metrics": "swd,ms_ssim,semantic,structure"})
     with pytest.raises(SemGANError, match=r"train\.lr \(saved 0\.0002, now 0\.001\)"):
         compare(apply_overrides(base, {"train.lr": 1e-3}), compared, progress=False)
     with pytest.raises(SemGANError, match=r"eval\.n .*model\.ks|model\.ks .*eval\.n"):
@@ -182,7 +195,7 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_resolve_config_defaults() -> None:
     tiny = get_preset("tiny")
     cfg = resolve_config(apply_overrides(tiny, {"model.mode": "gan", "train.steps": 200}))
-    assert cfg.model.mode == "semgan" and cfg.eval.metrics == ("swd", "ms_ssim", "semantic")
+    assert cfg.model.mode == "semgan" and cfg.eval.metrics == ("swd", "ms_ssim", "semantic", "structure")
     assert cfg.eval.every == 20
     assert resolve_config(apply_overrides(tiny, {"train.steps": 3})).eval.every == 1
     saved = apply_overrides(tiny, {"eval.every": 7, "eval.metrics": "swd"})

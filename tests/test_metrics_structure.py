@@ -43,6 +43,7 @@ def test_broken_maps_score_badly():
     assert broken["fragments"] == 1.0 and broken["count_tv"][1] > 0.9 and broken["one_per_class"] == 0.0
     empty = structure_metrics(real, blank, 4)
     assert empty["presence"] == [1.0, 0.0, 0.0, 0.0] and empty["count_tv"][2] > 0.9
+    assert empty["presence_min"] == 0.0 and empty["presence_min_real"] > 0.0  # a class never drawn shows
 
 
 def test_registered_and_checked():

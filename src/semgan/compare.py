@@ -5,7 +5,8 @@ the same loss, and the same architecture"; only the output layer differs. :func:
 :class:`~semgan.config.RunConfig` (only ``model.mode`` differs; ``train.seed`` is the base seed plus the seed
 index), evaluates them on the same schedule, and writes the report (:mod:`semgan.report`). The folder::
 
-    DIR/compare.json          format, resolved base config, run list with timed sessions, real-data MS-SSIM
+    DIR/compare.json          format, resolved base config, run list with timed sessions, the reals' own
+                              MS-SSIM and SWD floor (two disjoint halves)
     DIR/semgan-s0/ gan-s0/    ordinary run folders (the ``semgan train`` layout), one per mode and seed
     DIR/report.md, report.html, plots/, grids/
 
@@ -37,7 +38,7 @@ from semgan.report import build_report
 from semgan.run_dir import RunDir
 from semgan.train import TrainingInterrupted, train
 
-DEFAULT_METRICS = ("swd", "ms_ssim", "semantic")
+DEFAULT_METRICS = ("swd", "ms_ssim", "semantic", "structure")
 DEFAULT_EVALUATIONS = 10  # evaluations per run when eval.every is left at 0
 # Keys that may differ from the saved compare: the mode is per run, and the device does not change what a
 # step computes (an interrupted compare may continue on another machine). train.steps may grow, checked apart.
@@ -135,6 +136,29 @@ def real_ms_ssim(dataset: LabelDataset, n: int, seed: int) -> dict[str, Any]:
     return {"ms_ssim": ms_ssim_pairs(images), "n": int(labels.shape[0]), "seed": seed}
 
 
+def real_swd_floor(dataset: LabelDataset, n: int, seed: int) -> dict[str, Any]:
+    """SWD between two disjoint halves of the real maps: the floor a generator's SWD is read against.
+
+    A generator that drew fresh maps from the data's own distribution would score about this, not 0. The
+    halves hold ``n`` maps each when the data has ``2 n`` (the evaluation's count), else half the data each:
+    then the floor is measured on fewer maps than the evaluations and sits somewhat higher than at ``n``.
+
+    Returns:
+        ``{"swd": {level: value, ..., "avg": value}, "n": maps per half, "seed": seed}``.
+    """
+    from semgan.labels import colorize
+    from semgan.metrics.swd import swd
+
+    N = len(dataset)
+    half = n if n > 0 and 2 * n <= N else N // 2
+    if half < 1:
+        raise SemGANError(f"the real-vs-real SWD floor needs at least 2 maps; {dataset.name!r} has {N}")
+    perm = torch.randperm(N, generator=torch.Generator().manual_seed(seed))
+    a, b = (colorize(dataset.labels[idx.sort().values].long(), dataset.palette)  # (half, 3, H, W) uint8
+            for idx in (perm[:half], perm[half:2 * half]))
+    return {"swd": swd(a, b, generator=torch.Generator().manual_seed(seed)), "n": half, "seed": seed}
+
+
 def hardware(device: torch.device) -> str:
     """A one-line description of the device a run trains on, for the report's protocol."""
     if device.type == "cuda":
@@ -224,8 +248,13 @@ def compare(cfg: RunConfig, out: str | Path, *, seeds: int = 1, progress: bool =
         "dataset": dataset.describe(),
         "runs": ordered,
     }
-    if "ms_ssim" in base.eval.metrics and "real" not in doc:
-        doc["real"] = real_ms_ssim(dataset, base.eval.n, base.eval.seed)
+    real = dict(doc.get("real") or {})
+    if "ms_ssim" in base.eval.metrics and "ms_ssim" not in real:
+        real.update(real_ms_ssim(dataset, base.eval.n, base.eval.seed))
+    if "swd" in base.eval.metrics and "swd_floor" not in real:
+        real["swd_floor"] = real_swd_floor(dataset, base.eval.n, base.eval.seed)
+    if real:
+        doc["real"] = real
     out.mkdir(parents=True, exist_ok=True)
     write_compare(out, doc)
 
@@ -314,7 +343,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="compare folder: DIR/semgan-s<seed>, DIR/gan-s<seed>, DIR/report.{md,html}")
     p.add_argument("--steps", type=int, help="total steps of each run (train.steps); may grow on a later call")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per model (default 1)")
-    p.add_argument("--metrics", help=f"comma-separated: swd,ms_ssim,semantic,fid (default {','.join(DEFAULT_METRICS)})")
+    p.add_argument("--metrics",
+                   help=f"comma-separated: swd,ms_ssim,semantic,structure,fid (default {','.join(DEFAULT_METRICS)})")
     p.add_argument("--eval-every", type=int,
                    help=f"steps between evaluations (default: steps // {DEFAULT_EVALUATIONS}; and at the last step)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -45,7 +45,7 @@ add_preset(
         model=ModelConfig(ld=100, ks=4, g_channels=128, g_min_channels=16, d_channels=16, d_max_channels=128),
         train=TrainConfig(steps=3000, batch=32, lr=2e-4, g_loss="fm_all", log_every=25, sample_every=250,
                           ckpt_every=500),
-        eval=EvalConfig(every=500, metrics=("swd", "ms_ssim", "semantic")),
+        eval=EvalConfig(every=500, n=1024, metrics=("swd", "ms_ssim", "semantic", "structure")),
     ),
     "Colored Shapes 64x64 on a CPU: narrow widths, ks 4, fm_all, lr 2e-4, 3000 steps (~10 min on 2 cores)",
 )
@@ -99,13 +99,14 @@ _add_paper_presets()
 # CPU-sized real-data presets: the shapes-cpu recipe at 128x128 plus instance noise (sigma 1 on D's inputs,
 # annealed to 0), without which D wins within ~100 steps on the 378 facades and G never leaves the single
 # "average facade" it first collapses onto (docs/results.md lists the probes).
-def _cpu_preset(dataset: str, classes: str, steps: int) -> RunConfig:
+def _cpu_preset(dataset: str, classes: str, steps: int, size: int = 128) -> RunConfig:
     return RunConfig(
-        data=DataConfig(name=dataset, size=128, classes=classes),
+        data=DataConfig(name=dataset, size=size, classes=classes),
         model=ModelConfig(ld=128, ks=4, g_channels=128, g_min_channels=16, d_channels=16, d_max_channels=128),
         train=TrainConfig(steps=steps, batch=32, lr=2e-4, g_loss="fm_all", d_noise=1.0, log_every=25,
                           sample_every=250, ckpt_every=500),
-        eval=EvalConfig(every=500, metrics=("swd", "ms_ssim", "semantic")),
+        # 1024 maps per evaluation: the whole set of a few hundred maps, a bounded share of a larger one
+        eval=EvalConfig(every=500, n=1024, metrics=("swd", "ms_ssim", "semantic", "structure")),
     )
 
 
@@ -113,3 +114,6 @@ add_preset("facades-cpu", _cpu_preset("facades", "", 1500),
            "CMP Facades 128x128 on a CPU: shapes-cpu recipe + instance noise, ld 128, 1500 steps (~15 min, 2 cores)")
 add_preset("cityscapes-cpu", _cpu_preset("cityscapes", "cityscapes22", 1500),
            "Cityscapes 128x128 (cityscapes22) on a CPU: the facades-cpu recipe (instance noise), 1500 steps")
+add_preset("folder-cpu", _cpu_preset("folder", "", 1500, size=0),
+           "your own folder of label maps (--data-root DIR) on a CPU: the facades-cpu recipe at the maps' own square "
+           "resolution (--set data.size=64 or 128 to resize larger maps), 1500 steps")

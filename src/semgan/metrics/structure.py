@@ -13,7 +13,8 @@ their distribution with the reals'.
   least 90% of the real maps (``one_per_class_classes``; on Colored Shapes: circle, rectangle, square). Absent
   where no class qualifies (facades, streets).
 - ``presence``: per class, the share of maps that contain it at all, reals and fakes: a class a generator
-  never draws shows here even when its pixel share is small.
+  never draws shows here even when its pixel share is small; ``presence_min`` is the rarest class's share
+  (over the classes the reals use).
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def structure_metrics(real_labels: torch.Tensor, fake_labels: torch.Tensor, num_
 
     Returns:
         A JSON-able dict: ``count_tv`` (K,), ``count_tv_mean``, ``fragments``, ``fragments_real``,
-        ``presence`` and ``presence_real`` (K,), and when a class qualifies ``one_per_class``,
-        ``one_per_class_real`` and ``one_per_class_classes``.
+        ``presence`` and ``presence_real`` (K,), ``presence_min`` and ``presence_min_real``, and when a class
+        qualifies ``one_per_class``, ``one_per_class_real`` and ``one_per_class_classes``.
     """
     for what, labels in (("real", real_labels), ("fake", fake_labels)):
         if labels.dim() != 3 or labels.dtype.is_floating_point or labels.numel() == 0:
@@ -101,6 +102,9 @@ def structure_metrics(real_labels: torch.Tensor, fake_labels: torch.Tensor, num_
         "fragments_real": float(real_frag.any(1).double().mean()),
         "presence": [round(float(v), 6) for v in (fake_counts > 0).double().mean(0)],
         "presence_real": [round(float(v), 6) for v in (real_counts > 0).double().mean(0)],
+        # the rarest class: a generator that never draws one of the reals' classes scores 0 here
+        "presence_min": float((fake_counts[:, used] > 0).double().mean(0).min()) if bool(used.any()) else 1.0,
+        "presence_min_real": float((real_counts[:, used] > 0).double().mean(0).min()) if bool(used.any()) else 1.0,
         "min_size": min_size,
     }
     single = [k for k in range(num_classes)

@@ -28,7 +28,16 @@ from semgan.io import write_text
 from semgan.report.document import Block, Code, Figure, Heading, Image, ImageTable, Paragraph, render_markdown
 from semgan.report.grids import write_grids
 from semgan.report.plots import plot_class_shares, plot_losses, plot_metrics, plot_swd
-from semgan.report.runs import MODEL_LABEL, SEMANTIC_COLUMNS, RunResult, main_columns, read_run, swd_levels
+from semgan.report.runs import (
+    MODEL_LABEL,
+    SEMANTIC_COLUMNS,
+    STRUCTURE_COLUMNS,
+    RunResult,
+    main_columns,
+    read_run,
+    structure_reference,
+    swd_levels,
+)
 from semgan.report.tables import _protocol, _summary, class_share_table, metric_table
 
 REPORT_MD = "report.md"
@@ -44,8 +53,20 @@ def build_document(out: Path) -> list[Block]:
     seeds = sorted({r.seed for r in runs if r.exists})  # a seed whose runs never started adds no numbers
     levels = swd_levels(runs, int(ds.get("resolution", 0)))
     cols = main_columns(levels)
-    real = doc.get("real")
-    reference = {"MS-SSIM": float(real["ms_ssim"])} if real else None
+    real = doc.get("real") or {}
+    reference: dict[str, float] = {}
+    if "ms_ssim" in real:
+        reference["MS-SSIM"] = float(real["ms_ssim"])
+    floor = (real.get("swd_floor") or {}).get("swd", {})
+    for c in cols:
+        if c.metric == "swd" and c.key and c.key[0] in floor:
+            reference[c.label] = float(floor[c.key[0]])
+    ref_note = ""
+    if reference:
+        parts = (["MS-SSIM of pairs of real maps"] if "MS-SSIM" in reference else []) + (
+            [f"SWD between two disjoint halves of the reals ({real['swd_floor']['n']} maps each): the floor, what "
+             "a generator drawing from the data itself would score"] if floor else [])
+        ref_note = " The Real data row: " + "; ".join(parts) + "."
     name = ds.get("name", cfg.data.name)
     stat = f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else "one seed"
 
@@ -57,8 +78,9 @@ def build_document(out: Path) -> list[Block]:
         Heading("Results"),
         metric_table(runs, cols, which="best", agg="mean", reference=reference, caption=(
             f"Table 1. SemGAN vs GAN on {name}, best value during training ({stat}). SWD ×10³ per pyramid level "
-            "(16 = the 16×16 level). Bold: the better of SemGAN and GAN. For every metric lower is better."
-            + (" The Real data row is the MS-SSIM of pairs of real maps." if reference else ""))),
+            "(16 = the 16×16 level). Bold: the better of SemGAN and GAN. For every metric lower is better; MS-SSIM "
+            "(diversity) is judged by its gap to the reals' own value, and shown where that gap was smallest."
+            + ref_note)),
         metric_table(runs, cols, which="final", agg="mean", reference=reference, caption=(
             f"Table 2. The same at the end of training (step {cfg.train.steps}; {stat}). Lower is better.")),
     ]
@@ -76,6 +98,18 @@ def build_document(out: Path) -> list[Block]:
         metric_table(runs, SEMANTIC_COLUMNS, which="final", agg="mean",
                      caption=f"Table 4. Label-map metrics at the end of training ({stat})."),
     ]
+    if any(r.metrics.get("structure") for r in runs):
+        structure_ref = structure_reference(runs)
+        blocks += [
+            metric_table(runs, STRUCTURE_COLUMNS, which="best", agg="mean", reference=structure_ref, caption=(
+                f"Table 5. Structure of the maps, best during training ({stat}): count TV = total-variation "
+                "distance between the reals' and the samples' histograms of connected components per class and "
+                "map (mean over classes); fragments = share of maps with a component under 5 px; one per class = "
+                "share of maps with exactly one component in each class that has one in 90% of the real maps; "
+                "rarest class = share of maps containing the least-drawn of the reals' classes.")),
+            metric_table(runs, STRUCTURE_COLUMNS, which="final", agg="mean", reference=structure_ref,
+                         caption=f"Table 6. Structure at the end of training ({stat})."),
+        ]
     grids, plots = out / "grids", out / "plots"
     grids.mkdir(exist_ok=True)
     plots.mkdir(exist_ok=True)
@@ -91,7 +125,7 @@ def build_document(out: Path) -> list[Block]:
         blocks.append(Figure(Image("plots/swd.png", "SWD against training step"), (
             f"SWD (×10³) against training step per pyramid level and averaged, SemGAN vs GAN on {name} (the "
             "paper's Figures 4 and 5). Dashed: the GAN snapped to the palette. Lower is better.")))
-    if plot_metrics(runs, plots / "metrics.png", reference):
+    if plot_metrics(runs, plots / "metrics.png", reference or None):
         blocks.append(Figure(Image("plots/metrics.png", "other metrics against training step"), (
             "The other evaluated metrics against training step (dotted grey: the reals' own MS-SSIM). Lower is "
             "better except for label validity.")))

@@ -16,6 +16,8 @@ def _aggregate(values: list[float], col: Column, agg: str) -> tuple[str, float |
     """Cell text and the number it is ranked by: ``mean`` (± sample std over seeds) or ``best`` seed."""
     if not values:
         return MISSING, None
+    if not col.rank:
+        agg = "mean"  # a value read against a reference (raw MS-SSIM) has no "best seed"
     if agg == "best" or len(values) == 1:
         v = col.better(values) if agg == "best" else values[0]
         return col.format(v), v
@@ -52,11 +54,13 @@ def metric_table(
                       if (v := run_value(r, col, which, row.snapped)) is not None]
             text, rank = _aggregate(values, col, agg)
             cells.append(Cell(text))
-            if not row.snapped:
+            if not row.snapped and col.rank:
                 ranked[col.label].append(rank)
         rows.append(tuple(cells))
     # Bold the better of SemGAN and GAN per column (the paper's rows; the snapped baseline is extra).
     for j, col in enumerate(cols, 1):
+        if not col.rank:
+            continue
         a, b = ranked[col.label]
         if a is None or b is None or a == b:
             continue

@@ -1,0 +1,190 @@
+"""Recipe ablation: train a preset under switch combinations, both modes, several seeds; one summary table.
+
+Each (variant, mode, seed) is an ordinary run folder ``OUT/<variant>/<mode>-s<seed>`` (rerunning the command
+resumes unfinished runs and reuses finished ones), trained for the same number of steps: both modes cost the
+same per step (the output head differs), so equal steps are equal CPU budget. The table gives per variant and
+mode the mean ± std over seeds of the numbers issue 10 asks for, the reals' own values and the real-vs-real
+SWD floor beside them, and the wall time of each run as measured here (evaluation and grids included)::
+
+    python benchmarks/ablation.py --preset shapes-cpu --variants base,ema,aug --modes semgan,gan --seeds 3 \\
+        --out runs/ablation-shapes
+
+A variant is switches joined by ``+`` (``ema+aug``); ``base`` is the preset as it is. ``--set`` applies to every
+run (e.g. ``--set train.channels_last=true --set model.d_dropout_rng=hash`` for speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from semgan.compare import real_swd_floor
+from semgan.config import apply_overrides, get_preset
+from semgan.data import dataset_from_config
+from semgan.run_dir import RunDir
+from semgan.train import train
+
+# One change each; values are the literature's defaults scaled to CPU-sized runs (batch 32, a few thousand steps).
+SWITCHES: dict[str, dict[str, object]] = {
+    "base": {},
+    "ema": {"train.ema_half_life": 5000.0},  # ~160 steps of batch 32; StyleGAN2's 10k images at 25k+ steps
+    "aug": {"train.augment": "translation,cutout", "train.augment_p": 0.2},  # DiffAugment, fixed p
+    "ada": {"train.augment": "flip,translation,cutout", "train.ada_target": 0.6, "train.ada_images": 50_000},
+    "r1": {"train.r1_gamma": 1.0, "train.r1_every": 4},
+    "floor": {"train.d_noise_floor": 0.1},  # never lets D separate one-hot from softmax by values alone
+    "st": {"model.fake_input": "st-argmax"},
+    "sharpen": {"model.fake_input": "sharpen", "model.fake_temperature": 0.5},
+    "hinge": {"train.g_loss": "hinge", "train.d_loss": "hinge"},
+    "ns": {"train.g_loss": "ns"},
+    "mbstd": {"model.d_mbstd": 4},
+    "spectral": {"model.d_norm": "spectral"},
+    "nonoise": {"train.d_noise": 0.0},
+}
+
+FINAL_KEYS = {  # label -> (metric, path in its log line); "final" = the last evaluation
+    "MS-SSIM gap": ("ms_ssim", ("ms_ssim_gap",)),
+    "rarest class": ("structure", ("structure", "presence_min")),
+    "one/class": ("structure", ("structure", "one_per_class")),
+    "fragments": ("structure", ("structure", "fragments")),
+    "count TV": ("structure", ("structure", "count_tv_mean")),
+    "FID": ("fid", ("fid",)),
+}
+
+
+def overrides(variant: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for switch in variant.split("+"):
+        if switch not in SWITCHES:
+            raise SystemExit(f"unknown switch {switch!r} in {variant!r}; expected {', '.join(SWITCHES)}")
+        out.update(SWITCHES[switch])
+    return out
+
+
+def _get(line: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = line
+    for k in path:
+        if not isinstance(value, dict) or k not in value:
+            return None
+        value = value[k]
+    return float(value) if isinstance(value, int | float) else None
+
+
+def run_numbers(run: RunDir) -> dict[str, float]:
+    """What the table shows of one finished run."""
+    out: dict[str, float] = {}
+    swd = [(r["step"], r["swd"]) for r in run.read_metric("swd") if isinstance(r.get("swd"), dict)]
+    if swd:
+        best = min(swd, key=lambda x: x[1]["avg"])
+        out["SWD best"], out["SWD final"] = best[1]["avg"], swd[-1][1]["avg"]
+        for level, v in swd[-1][1].items():
+            if level != "avg":
+                out[f"SWD {level}"] = v
+    for label, (metric, path) in FINAL_KEYS.items():
+        lines = run.read_metric(metric)
+        if lines and (v := _get(lines[-1], path)) is not None:
+            out[label] = v
+    return out
+
+
+def real_numbers(run: RunDir) -> dict[str, float]:
+    """The reals' own values, from any run's last evaluation."""
+    out: dict[str, float] = {}
+    if (lines := run.read_metric("ms_ssim")) and (v := _get(lines[-1], ("ms_ssim_real",))) is not None:
+        out["MS-SSIM"] = v
+    if lines := run.read_metric("structure"):
+        for label, key in (("rarest class", "presence_min_real"), ("one/class", "one_per_class_real"),
+                           ("fragments", "fragments_real")):
+            if (v := _get(lines[-1], ("structure", key))) is not None:
+                out[label] = v
+    return out
+
+
+def cell(values: list[float], fmt: str) -> str:
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.fmean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="shapes-cpu")
+    parser.add_argument("--variants", default="base,ema,aug")
+    parser.add_argument("--modes", default="semgan,gan")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
+    parser.add_argument("--data-root", default="")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--summary-only", action="store_true", help="train nothing; summarise the runs in --out")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    base = apply_overrides(get_preset(args.preset), args.set)
+    if args.data_root:
+        base = apply_overrides(base, {"data.root": args.data_root})
+    dataset = dataset_from_config(base.data)
+    variants, modes = args.variants.split(","), args.modes.split(",")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    args.out.mkdir(parents=True, exist_ok=True)
+    walls_file = args.out / "walls.json"
+    walls: dict[str, float] = json.loads(walls_file.read_text()) if walls_file.is_file() else {}
+
+    for variant in variants:
+        for seed in seeds:
+            for mode in modes:
+                name = f"{variant}/{mode}-s{seed}"
+                run = RunDir(args.out / variant / f"{mode}-s{seed}")
+                if args.summary_only or (run.exists() and (run.checkpoint_step() or 0) >= base.train.steps):
+                    continue
+                cfg = apply_overrides(base, {**overrides(variant), "model.mode": mode,
+                                             "train.seed": base.train.seed + seed})
+                t0 = time.perf_counter()
+                train(cfg, run.root, resume=run.exists(), progress=not args.no_progress, dataset=dataset)
+                walls[name] = walls.get(name, 0.0) + time.perf_counter() - t0
+                walls_file.write_text(json.dumps(walls, indent=1))
+                print(f"{name}: {run_numbers(run)}", file=sys.stderr, flush=True)
+
+    floor = real_swd_floor(dataset, base.eval.n, base.eval.seed)
+    columns = ["SWD best", "SWD final", *[f"SWD {k}" for k in sorted((k for k in floor["swd"] if k != "avg"), key=int)],
+               *FINAL_KEYS, "wall min"]
+    real: dict[str, float] = {}
+    rows = []
+    for variant in variants:
+        for mode in modes:
+            per_seed = []
+            for seed in seeds:
+                run = RunDir(args.out / variant / f"{mode}-s{seed}")
+                if run.exists() and run.read_metric("swd"):
+                    numbers = run_numbers(run)
+                    if f"{variant}/{mode}-s{seed}" in walls:
+                        numbers["wall min"] = walls[f"{variant}/{mode}-s{seed}"] / 60
+                    per_seed.append(numbers)
+                    real = real or real_numbers(run)
+            fmt = {"SWD": ".1f", "FID": ".1f", "wall min": ".1f"}
+            rows.append([variant, mode, str(len(per_seed)), *(
+                cell([n[c] for n in per_seed if c in n], next((f for p, f in fmt.items() if c.startswith(p)), ".3f"))
+                for c in columns)])
+    floor_row = ["real data", "", "", format(floor["swd"]["avg"], ".1f"), format(floor["swd"]["avg"], ".1f"),
+                 *(format(floor["swd"][c.split()[1]], ".1f") for c in columns if c.startswith("SWD ") and
+                   c.split()[1] in floor["swd"]),
+                 *(format(real[c], ".3f") if c in real else ("0" if c in ("MS-SSIM gap", "count TV") else "—")
+                   for c in FINAL_KEYS), ""]
+    print(f"\n{args.preset}, seeds {seeds.start}-{seeds.stop - 1}, {base.train.steps} steps; SWD x1e3 (best = lowest "
+          f"avg during training, the rest at the last evaluation); real data: SWD between two disjoint halves of "
+          f"{floor['n']} maps (the floor), the reals' own structure values; mean ± std over seeds")
+    print("| variant | mode | seeds | " + " | ".join(columns) + " |")
+    print("|---|---|---:|" + "---:|" * len(columns))
+    for row in [*rows, floor_row]:
+        print("| " + " | ".join(row) + " |")
+    for variant in variants:
+        print(f"{variant}: " + " ".join(f"--set {k}={v}" for k, v in overrides(variant).items()))
+
+
+if __name__ == "__main__":
+    main()
