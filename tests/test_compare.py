@@ -107,6 +107,8 @@ def test_compare_trains_both_models_and_reports(compared: Path) -> None:
     st = json.loads((compared / "semgan-s0" / "metric-structure.jsonl").read_text().splitlines()[-1])["structure"]
     assert structure["Real data"][1] == f"{st['fragments_real']:.3f}", "the reals' own values"
     assert structure["Real data"][3] == f"{st['presence_min_real']:.3f}"
+    _, presence = md_table(md, "Share of maps containing each class")
+    assert presence["background"][:2] == ["100.0%", f"{100 * st['presence'][0]:.1f}%"]
 
     for name in ("swd", "metrics", "losses", "class-shares"):
         with Image.open(compared / "plots" / f"{name}.png") as im:

@@ -38,7 +38,7 @@ from semgan.report.runs import (
     structure_reference,
     swd_levels,
 )
-from semgan.report.tables import _protocol, _summary, class_share_table, metric_table
+from semgan.report.tables import _protocol, _summary, class_presence_table, class_share_table, metric_table
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -119,6 +119,10 @@ def build_document(out: Path) -> list[Block]:
         plot_class_shares(shares, plots / "class-shares.png")
         blocks.append(Figure(Image("plots/class-shares.png", "per-class pixel shares"),
                              "Per-class pixel shares at the end of training: reals, SemGAN, GAN (snapped)."))
+
+    presence = class_presence_table(runs, ds.get("class_names", []))
+    if presence is not None:
+        blocks.append(presence)
 
     blocks.append(Heading("Training curves"))
     if plot_swd(runs, levels, plots / "swd.png"):

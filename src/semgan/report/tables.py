@@ -97,6 +97,36 @@ def class_share_table(runs: Sequence[RunResult], class_names: Sequence[str]) -> 
                  "baseline's classes are its output snapped to the nearest palette colour.")
 
 
+def class_presence_table(runs: Sequence[RunResult], class_names: Sequence[str]) -> Table | None:
+    """Per class, the share of maps that contain it at all: reals, and each model's samples at its last
+    evaluation (mean over seeds, the worst seed in brackets: a class one seed never draws shows there)."""
+    real: list[float] | None = None
+    fake: dict[str, list[list[float]]] = {m: [] for m in MODES}
+    for r in runs:
+        lines = r.metrics.get("structure", [])
+        if not lines or not isinstance(lines[-1].get("structure"), dict):
+            continue
+        st = lines[-1]["structure"]
+        real = real or list(st["presence_real"])
+        fake[r.mode].append(list(st["presence"]))
+    if real is None:
+        return None
+    rows = []
+    for k, name in enumerate(class_names):
+        cells = [Cell(name), Cell(f"{100 * real[k]:.1f}%")]
+        for m in MODES:
+            shares = [p[k] for p in fake[m]]
+            text = MISSING
+            if shares:
+                text = f"{100 * statistics.fmean(shares):.1f}%" + (f" ({100 * min(shares):.1f}%)"
+                                                                   if len(shares) > 1 else "")
+            cells.append(Cell(text))
+        rows.append(tuple(cells))
+    return Table(("class", "real", *(MODEL_LABEL[m] for m in MODES)), tuple(rows), (
+        "Share of maps containing each class at the end of training (mean over seeds; the worst seed in "
+        "brackets). The baseline's classes are its output snapped to the nearest palette colour."))
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return MISSING
@@ -160,12 +190,13 @@ def _protocol(doc: dict[str, Any], runs: Sequence[RunResult]) -> list[Block]:
         + f"; {per_set} generated images against as many real maps per set{whole}; metric seed {cfg.eval.seed}. "
         "Images are colourised label maps (argmax then palette for SemGAN and the reals); the GAN is scored on "
         "its raw RGB output and, in the extra row, after snapping each pixel to the nearest palette colour.",
-        "**Metrics**: SWD ×10³ per Laplacian-pyramid level (ProGAN's protocol; named by level resolution), "
-        "MS-SSIM over consecutive pairs of generated images (diversity; the reals' own value is the reference "
-        "row), FID on Inception pool features, and label-map checks (label validity = share of pixels within "
-        "10 RGB units of a palette colour; L1 and Jensen-Shannon distance of the class pixel shares; FSD = "
-        "Fréchet distance of per-image class proportions). **Lower is better** for every metric except label "
-        "validity.",
+        "**Metrics**: SWD ×10³ per Laplacian-pyramid level (ProGAN's protocol; named by level resolution; the "
+        "Real data row is the SWD between two disjoint halves of the reals, the floor), MS-SSIM over consecutive "
+        "pairs of generated images (diversity, judged by its gap to the reals' own value), FID on Inception pool "
+        "features, label-map checks (label validity = share of pixels within 10 RGB units of a palette colour; "
+        "L1 and Jensen-Shannon distance of the class pixel shares; FSD = Fréchet distance of per-image class "
+        "proportions) and structure (connected components per class against the reals'). **Lower is better** "
+        "for every metric except label validity, one per class and rarest class.",
         "**Best during training** = per run and per column, the best value over the evaluated steps (the paper's "
         "\"best results obtained during training\"); **final** = the last evaluation."
         + (" With several seeds: mean ± sample standard deviation over seeds, and a table of the best seed."
