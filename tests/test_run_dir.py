@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 import torch
+from helpers import assert_same_state
 
 from semgan.config import apply_overrides
 from semgan.errors import SemGANError
@@ -51,7 +55,8 @@ def test_resume_after_a_torn_log_line(tmp_path, tiny_cfg):
 def test_run_dir_paths_and_steps(tmp_path, tiny_cfg):
     run = RunDir(train(apply_overrides(tiny_cfg, {"train.steps": 4}), tmp_path / "r", progress=False))
     assert run.exists() and run.read_config().train.steps == 4
-    assert run.checkpoint_names() == ["latest"] and run.checkpoint_step() == 4
+    assert run.checkpoint_names() == ["latest", "step-000004"] and run.checkpoint_step() == 4
+    assert run.checkpoint_path().samefile(run.checkpoint_path("step-000004")), "a link, not a second copy"
     assert run.sample_steps() == [0, 4] and run.grid_path.is_file()
     assert run.load_checkpoint()["family"] == "semgan"
     assert RunDir(tmp_path / "nothing").checkpoint_step() is None
@@ -61,3 +66,87 @@ def test_run_dir_paths_and_steps(tmp_path, tiny_cfg):
     with pytest.raises(SemGANError, match="unreadable"):
         run.read_config()
     assert isinstance(torch.load(run.checkpoint_path(), weights_only=True), dict)
+
+
+# ----------------------------------------------------------------------------------------------- crash safety
+
+
+def test_keeps_the_newest_checkpoints(tmp_path, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, {"train.steps": 20, "train.ckpt_every": 5, "train.keep_checkpoints": 2})
+    run = RunDir(train(cfg, tmp_path / "r", progress=False))
+    assert run.checkpoint_steps() == [15, 20] and run.checkpoint_step() == 20
+
+
+def test_resume_falls_back_to_the_newest_checkpoint_that_loads(tmp_path, tiny_cfg, capsys):
+    cfg = apply_overrides(tiny_cfg, {"train.steps": 10, "train.ckpt_every": 5})
+    run = RunDir(train(cfg, tmp_path / "r", progress=False))
+    reference = train(apply_overrides(cfg, {"train.steps": 20}), tmp_path / "ref", progress=False)
+    run.checkpoint_path().unlink()
+    run.checkpoint_path().write_bytes(b"PK\x03\x04 damaged")  # latest.pt damaged, step-000010.pt intact
+    train(apply_overrides(cfg, {"train.steps": 20}), run.root, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "latest.pt" in err and "resuming from" in err and "step-000010.pt (step 10)" in err
+    assert_same_state(run.load_checkpoint(), RunDir(reference).load_checkpoint())
+    # none loads: one clear error naming the faults
+    for name in run.checkpoint_names():
+        run.checkpoint_path(name).write_bytes(b"junk")
+    with pytest.raises(SemGANError, match="no loadable checkpoint"):
+        train(apply_overrides(cfg, {"train.steps": 30}), run.root, resume=True, progress=False)
+
+
+def test_a_checkpoint_that_does_not_read_back_is_never_latest(tmp_path, tiny_cfg, monkeypatch):
+    cfg = apply_overrides(tiny_cfg, {"train.steps": 10, "train.ckpt_every": 5})
+    run = RunDir(train(cfg, tmp_path / "r", progress=False))
+    real_save = torch.save
+
+    def torn_save(obj, f):  # a full disk that the write itself did not report
+        real_save(obj, f)
+        f.seek(0)
+        f.truncate(100)
+
+    monkeypatch.setattr(torch, "save", torn_save)
+    with pytest.raises(SemGANError, match="did not read back"):
+        train(apply_overrides(cfg, {"train.steps": 15}), run.root, resume=True, progress=False)
+    monkeypatch.undo()
+    assert run.checkpoint_step() == 10 and run.checkpoint_steps() == [5, 10], "nothing partial left behind"
+    assert not list(run.root.rglob("*.tmp"))
+
+
+def test_full_disk_during_a_checkpoint_write(tmp_path, tiny_cfg, monkeypatch):
+    cfg = apply_overrides(tiny_cfg, {"train.steps": 10, "train.ckpt_every": 5})
+    run = RunDir(train(cfg, tmp_path / "r", progress=False))
+    before = run.checkpoint_path().read_bytes()
+
+    def no_space(obj, f):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", no_space)
+    with pytest.raises(SemGANError, match="No space left on device.*previous checkpoints are kept"):
+        train(apply_overrides(cfg, {"train.steps": 15}), run.root, resume=True, progress=False)
+    monkeypatch.undo()
+    assert run.checkpoint_path().read_bytes() == before and not list(run.root.rglob("*.tmp"))
+    train(apply_overrides(cfg, {"train.steps": 15}), run.root, resume=True, progress=False)
+    assert run.checkpoint_step() == 15
+
+
+def test_one_writer_per_run_folder(tmp_path, tiny_cfg):
+    out = train(tiny_cfg, tmp_path / "r", progress=False)
+    run = RunDir(out)
+    with run.lock(), pytest.raises(SemGANError, match=f"another semgan process \\(pid {os.getpid()}\\)"):
+        train(apply_overrides(tiny_cfg, {"train.steps": 30}), out, resume=True, progress=False)
+    train(apply_overrides(tiny_cfg, {"train.steps": 30}), out, resume=True, progress=False)  # released
+    assert run.checkpoint_step() == 30
+
+
+def test_stale_temporaries_are_cleaned_and_do_not_block(tmp_path, tiny_cfg, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / ".config.json.k2j3h4.tmp").write_text("{")  # a start killed mid-write
+    (out / RunDir.LOCK).write_text("12345\n")  # a killed process's lock file (its lock died with it)
+    train(tiny_cfg, out, progress=False)
+    assert "removed" in capsys.readouterr().err
+    run = RunDir(out)
+    (run.checkpoints / ".step-000020.pt.x8a.tmp").write_bytes(b"half a checkpoint")  # SIGKILL mid-write
+    train(apply_overrides(tiny_cfg, {"train.steps": 30}), out, resume=True, progress=False)
+    assert not list(out.rglob("*.tmp")) and run.checkpoint_step() == 30

@@ -27,7 +27,32 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     A crash at any point leaves either the old file or the new one, never a torn file.
     """
     payload = {"format": FORMAT, "version": __version__, **state}
-    atomic_write(path, lambda f: torch.save(payload, f), durable=True)
+    try:
+        atomic_write(path, lambda f: torch.save(payload, f), durable=True)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise SemGANError(f"cannot write checkpoint {path}: {reason}. Nothing was replaced: the previous "
+                          "checkpoints are kept. Free some space or fix the folder's permissions, then resume") from exc
+
+
+def verify_checkpoint(path: str | Path, step: int) -> None:
+    """Read a just-written checkpoint back (memory-mapped: no second copy of the weights) and check its step.
+
+    Raises:
+        SemGANError: when it does not load or holds another step; the file is deleted, so a partial or damaged
+            file never stands where a valid one is expected.
+    """
+    path = Path(path)
+    try:
+        got = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        ok = isinstance(got, dict) and all(k in got for k in REQUIRED_KEYS) and int(got["step"]) == step
+        fault = "" if ok else f"it does not hold step {step}"
+    except Exception as exc:  # unpickling errors come in many types
+        fault = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if fault:
+        path.unlink(missing_ok=True)
+        raise SemGANError(f"checkpoint {path} did not read back after writing ({fault}); the disk may be full or "
+                          "failing. The previous checkpoints are kept")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -18,6 +18,8 @@ from typing import Any, BinaryIO
 
 from semgan.errors import SemGANError
 
+TMP_SUFFIX = ".tmp"  # temporaries are ".<name>.<random>.tmp" beside their target
+
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], *, durable: bool = False) -> None:
     """Write ``path`` through ``write(file)`` atomically: temporary file in the same folder, then rename.
@@ -29,7 +31,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], *, durab
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

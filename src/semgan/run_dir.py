@@ -3,31 +3,40 @@
 Layout::
 
     config.json               resolved config, package version, the dataset's description
-    checkpoints/latest.pt     the last checkpoint (written every train.ckpt_every steps and at the end)
+    checkpoints/step-NNNNNN.pt  the last train.keep_checkpoints checkpoints (every train.ckpt_every steps, the end)
+    checkpoints/latest.pt     the newest of those (a hard link where the file system has them, else a copy)
     checkpoints/best-<m>.pt   the best evaluation of metric m so far
+    .lock                     held by the one process that writes the run (see :meth:`RunDir.lock`)
     stats.jsonl               training scalars, one line per train.log_every steps
     metric-<m>.jsonl          evaluations of metric m, one line per evaluation
     samples/step-NNNNNN.png   the fixed-input sample grid at each train.sample_every step
     grid.png                  the latest of those grids
     tb/                       TensorBoard events
 
-Everything that other commands read is written atomically (:mod:`semgan.io`); logs are appended a line at a
-time and read back tolerating a torn last line. Nothing outside this module spells these names.
+Everything that other commands read is written atomically (:mod:`semgan.io`) and every checkpoint is read back
+after writing; logs are appended a line at a time and read back tolerating a torn last line. A resume takes the
+newest checkpoint that loads, saying so when that is not ``latest.pt``. Nothing outside this module spells
+these names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from semgan import __version__
-from semgan.checkpoint import load_checkpoint, save_checkpoint
+from semgan.checkpoint import load_checkpoint, save_checkpoint, verify_checkpoint
 from semgan.config import RunConfig, from_dict, to_dict
 from semgan.errors import SemGANError
-from semgan.io import append_jsonl, read_jsonl, rewrite_jsonl, write_json
+from semgan.io import TMP_SUFFIX, append_jsonl, read_jsonl, rewrite_jsonl, write_json
 from semgan.labels import write_rgb_png
 
 
@@ -37,6 +46,7 @@ class RunDir:
     CONFIG = "config.json"
     STATS = "stats.jsonl"
     LATEST = "latest"
+    LOCK = ".lock"
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -117,10 +127,63 @@ class RunDir:
     def checkpoint_names(self) -> list[str]:
         return sorted(p.stem for p in self.checkpoints.glob("*.pt")) if self.checkpoints.is_dir() else []
 
-    def save_checkpoint(self, state: dict[str, Any], name: str = LATEST) -> Path:
-        path = self.checkpoint_path(name)
+    def save_checkpoint(self, state: dict[str, Any], name: str = LATEST, keep: int = 0) -> Path:
+        """Write checkpoint ``name`` atomically and read it back; return its path.
+
+        ``name == "latest"`` writes ``step-NNNNNN.pt``, points ``latest.pt`` at it and keeps the newest ``keep``
+        step files (0 = all). Until the new file has been read back, ``latest.pt`` stays the previous one.
+        """
+        step = int(state["step"])
+        path = self.checkpoint_path(f"step-{step:06d}" if name == self.LATEST else name)
         save_checkpoint(path, state)
-        return path
+        verify_checkpoint(path, step)
+        if name != self.LATEST:
+            return path
+        self._point_latest(path)
+        steps = self.checkpoint_steps()
+        for old in steps[:-keep] if keep > 0 else []:
+            self.checkpoint_path(f"step-{old:06d}").unlink(missing_ok=True)
+        return self.checkpoint_path()
+
+    def _point_latest(self, target: Path) -> None:
+        latest = self.checkpoint_path()
+        tmp = latest.with_name(f".{latest.name}.link{TMP_SUFFIX}")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(target, tmp)  # no second copy of the weights
+        except OSError:
+            shutil.copyfile(target, tmp)  # file systems without hard links
+        os.replace(tmp, latest)
+
+    def checkpoint_steps(self) -> list[int]:
+        """The steps of the kept ``step-NNNNNN.pt`` checkpoints, oldest first."""
+        stems = (p.stem.removeprefix("step-") for p in self.checkpoints.glob("step-*.pt"))
+        return sorted(int(s) for s in stems if s.isdigit())
+
+    def load_resume_checkpoint(self, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path]:
+        """The newest checkpoint that loads: ``latest.pt``, else the kept step files from the newest down.
+
+        Says on stderr which one it took when it is not ``latest.pt``, and why.
+
+        Raises:
+            SemGANError: when none loads, naming each file and its fault.
+        """
+        candidates = [self.checkpoint_path()] + [self.checkpoint_path(f"step-{s:06d}")
+                                                 for s in reversed(self.checkpoint_steps())]
+        faults: list[str] = []
+        for path in candidates:
+            if not path.is_file():
+                continue
+            try:
+                state = load_checkpoint(path, map_location=map_location)
+            except SemGANError as exc:
+                faults.append(str(exc))
+                continue
+            if faults:
+                print(f"semgan: {'; '.join(faults)}\nsemgan: resuming from {path} (step {state['step']}) instead",
+                      file=sys.stderr)
+            return state, path
+        raise SemGANError(f"no loadable checkpoint in {self.checkpoints}: " + ("; ".join(faults) or "none written"))
 
     def load_checkpoint(self, name: str = LATEST, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_path(name), map_location=map_location)
@@ -135,6 +198,56 @@ class RunDir:
             return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
         except Exception as exc:  # unpickling errors come in many types; a damaged file is the user's to fix
             raise SemGANError(f"cannot read the step of {path}: {exc}") from exc
+
+    # ------------------------------------------------------------------------------------- one writer, no litter
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's writer lock (``.lock``, an advisory ``flock``) for the ``with`` block.
+
+        Two processes writing one run folder would interleave checkpoints and logs; the second is refused with
+        the first one's process id. The lock dies with its process, so a killed run never leaves the folder
+        locked. Where ``fcntl`` does not exist (Windows) there is no lock.
+
+        Raises:
+            SemGANError: when another process holds it.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / self.LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise SemGANError(f"{self.root} is being written by another semgan process (pid {holder}); wait "
+                                  "for it to finish or stop it, then resume") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete the temporary files of writes that a killed process left half-done; returns them.
+
+        Only call this holding :meth:`lock`: another writer's temporaries are not stale.
+        """
+        stale = [p for folder in (self.root, self.checkpoints) if folder.is_dir()
+                 for p in folder.glob(f".*{TMP_SUFFIX}") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
+    @classmethod
+    def is_own_litter(cls, path: Path) -> bool:
+        """Whether ``path`` is a file a run folder may hold before its config: a lock or a stale temporary."""
+        return path.name == cls.LOCK or (path.name.startswith(".") and path.name.endswith(TMP_SUFFIX))
 
     # ------------------------------------------------------------------------------------------------ logs
 

@@ -172,9 +172,10 @@ class TrainConfig(Section):
     log_every: int = 50  # steps between scalar logs
     sample_every: int = 500  # steps between fixed-latent sample grids
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    keep_checkpoints: int = 3  # the newest checkpoints kept (a resume falls back to an older one); 0 = all
 
     def check(self) -> None:
-        self.non_negative("steps", "d_noise_steps")
+        self.non_negative("steps", "d_noise_steps", "keep_checkpoints")
         self.positive("batch", "log_every", "sample_every", "ckpt_every", "r1_every", "ada_images")
         self.non_negative("d_noise_floor", "r1_gamma")
         for name in ("augment_p", "ada_target"):

@@ -16,7 +16,9 @@ non-finite number in it is ever written.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +41,7 @@ from semgan.train.signals import StopFlag
 # Keys that may change when a run is resumed: they do not change what the next step computes.
 RESUME_FREE_KEYS = (
     "train.steps", "train.device", "train.log_every", "train.sample_every", "train.ckpt_every",
-    "eval.every", "eval.metrics", "eval.n", "eval.seed",
+    "train.keep_checkpoints", "eval.every", "eval.metrics", "eval.n", "eval.seed",
 )  # fmt: skip
 
 
@@ -64,7 +66,7 @@ def check_out_dir(run: RunDir, cfg: RunConfig, resume: bool) -> None:
     out = run.root
     if out.exists() and not out.is_dir():
         raise SemGANError(f"--out {out} is a file; expected a folder for the run")
-    nonempty = out.is_dir() and any(out.iterdir())
+    nonempty = out.is_dir() and any(not RunDir.is_own_litter(p) for p in out.iterdir())
     if not resume:
         if run.exists():
             raise SemGANError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
@@ -122,7 +124,12 @@ def train(
         task = build_task(cfg, dataset, engine)
         if env.rank > 0:  # dropout and noise draw from torch's RNG: after the shared init, a stream per rank
             torch.manual_seed(cfg.train.seed + 7919 * env.rank)
-        fit(task, run, cfg, engine, dataset, resume=resume, progress=progress)
+        with run.lock() if env.is_main else contextlib.nullcontext():
+            if env.is_main:
+                check_out_dir(run, cfg, resume)  # again, now that no one else can write the folder
+                for path in run.remove_stale_temporaries():
+                    print(f"semgan: removed {path}, left by an interrupted write", file=sys.stderr)
+            fit(task, run, cfg, engine, dataset, resume=resume, progress=progress)
     finally:
         distributed.teardown(env)
     return run.root
@@ -159,7 +166,7 @@ class _Checkpoints:
 
     def restore(self) -> int:
         """Load the latest checkpoint into the task and engine; returns its step."""
-        state = self.run.load_checkpoint(map_location=self.engine.device)
+        state, path = self.run.load_resume_checkpoint(map_location=self.engine.device)
         data, now = state.get("data", {}), self.dataset.describe()
         if list(data.get("class_names", [])) != list(now["class_names"]) or data.get("resolution") != now["resolution"]:
             raise SemGANError(
@@ -171,7 +178,7 @@ class _Checkpoints:
         self.engine.load_state_dict(state)
         _restore_rng(state["rng"], self.engine.env, self.engine.device, self.cfg.train.seed, int(state["step"]))
         step = int(state["step"])
-        self.last = (step, self.run.checkpoint_path())
+        self.last = (step, path)
         return step
 
     def save(self, step: int, name: str = RunDir.LATEST, *, losses: Sequence[dict[str, torch.Tensor]] = (),
@@ -186,9 +193,9 @@ class _Checkpoints:
             self.diverged(step, f"non-finite values in {', '.join(bad[:6]) or 'another rank'}"
                                 + (f" and {len(bad) - 6} more" if len(bad) > 6 else ""))
         if self.engine.env.is_main:
-            self.run.save_checkpoint({**state, **(extra or {})}, name)
+            self.run.save_checkpoint({**state, **(extra or {})}, name, keep=self.cfg.train.keep_checkpoints)
         if name == RunDir.LATEST:
-            self.last = (step, self.run.checkpoint_path(name))
+            self.last = (step, self.run.checkpoint_path())
 
     def diverged(self, step: int, what: str) -> None:
         kept = (f"the last finite checkpoint is {self.last[1]} (step {self.last[0]})" if self.last else
@@ -217,8 +224,9 @@ def fit(
     """Run ``task`` from its current state (or the run's checkpoint, with ``resume``) to ``cfg.train.steps``."""
     env, t = engine.env, cfg.train
     ckpt = _Checkpoints(run, cfg, task, engine, dataset)
-    step = ckpt.restore() if resume and run.has_checkpoint() else 0
-    if step >= t.steps and run.has_checkpoint():
+    resumable = run.has_checkpoint() or bool(run.checkpoint_steps())
+    step = ckpt.restore() if resume and resumable else 0
+    if step >= t.steps and resumable:
         return  # nothing to train: the run and its config stay as they are, no empty TensorBoard file
     if env.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
