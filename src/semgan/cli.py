@@ -16,10 +16,22 @@ from pathlib import Path
 import torch
 
 from semgan import __version__
+from semgan.argtypes import NON_NEGATIVE, POSITIVE
 from semgan.config import MODES, PRESET_HELP, PRESETS, RunConfig, apply_cli, flatten, get_preset, to_dict
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 from semgan.run_dir import RunDir
+
+
+def _writable_file(path: Path) -> None:
+    """Fail before the work, not after it, when ``path`` cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise SemGANError(f"--out {path} is a folder; expected a file path for the JSON result")
+    if not parent.is_dir():
+        raise SemGANError(f"--out {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SemGANError(f"--out {path} is not writable")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -56,8 +68,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from semgan.sample import load_run, sample, write_samples
 
-    if args.n < 1:
-        raise SemGANError(f"--n must be at least 1, got {args.n}")
     run = load_run(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
     samples = sample(run.G, args.n, run.palette, generator=torch.Generator().manual_seed(args.seed),
                      progress=not args.no_progress)
@@ -109,6 +119,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from semgan.evaluate import evaluate_generator
     from semgan.sample import load_run
 
+    if args.out:
+        _writable_file(args.out)
     run = load_run(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
     dataset = dataset_from_config(run.cfg.data, root=str(args.data_root) if args.data_root else None)
     if list(dataset.class_names) != list(run.class_names):
@@ -118,9 +130,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                 progress=not args.json)
     assert scores is not None  # one process: the scores come back here
     result = {"run": str(args.run), "step": run.step, **scores}
+    _print_metrics(result, args.json)  # first: a failing write below must not cost the numbers
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    _print_metrics(result, args.json)
+        from semgan.io import write_json
+
+        try:
+            write_json(args.out, result)
+        except OSError as exc:
+            raise SemGANError(f"cannot write --out {args.out}: {exc.strerror or exc}; the scores are printed "
+                              "above") from exc
     return 0
 
 
@@ -144,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help=f"one of: {', '.join(PRESETS.names())} (default when resuming: the run's own)")
     p.add_argument("--mode", choices=MODES, help="semgan (softmax head) or gan (RGB baseline)")
     p.add_argument("--out", required=True, type=Path, help="run folder (new or empty; or a run with --resume)")
-    p.add_argument("--steps", type=int, help="total steps of the run (train.steps)")
+    p.add_argument("--steps", type=NON_NEGATIVE, help="total steps of the run (train.steps)")
     p.add_argument("--data-root", type=Path, help="dataset folder (data.root), e.g. the CMP folder holding base/")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set model.ks=7 (repeatable; see `semgan presets`)")
@@ -155,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="sample label maps from a trained run")
     p.add_argument("run", type=Path, help="run folder (or checkpoint file)")
-    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--n", type=POSITIVE, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints (default latest)")
@@ -167,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("real", type=Path, help="folder of reference images (PNG/JPG; RGB, grey or palette)")
     p.add_argument("fake", type=Path, help="folder of generated images")
     p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
-    p.add_argument("--n", type=int, help="use the first N images of each folder (sorted by name)")
+    p.add_argument("--n", type=POSITIVE, help="use the first N images of each folder (sorted by name)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -176,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="sample a trained run and score it against its training data")
     p.add_argument("run", type=Path, help="run folder (or checkpoint file)")
     p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
-    p.add_argument("--n", type=int, default=0, help="images per set (default: the whole training set)")
+    p.add_argument("--n", type=NON_NEGATIVE, default=0, help="images per set (default 0: the whole training set)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default="latest", help="latest, or best-<metric>")
     p.add_argument("--data-root", type=Path, help="dataset folder, if it moved since training")
@@ -211,6 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `semgan presets | head`
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside training (which saves and exits 130 itself)
+        print("semgan: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a file system refusal no check foresaw: one line, not a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"semgan: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from semgan import __version__
+from semgan.argtypes import POSITIVE
 from semgan.comparison import COMPARE_FILE, FORMAT, MODES, read_compare, write_compare
 from semgan.config import PRESETS, Mode, RunConfig, apply_cli, diff, from_dict, get_preset, to_dict
 from semgan.data import LabelDataset, dataset_from_config
@@ -341,11 +342,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--preset", help=f"one of: {', '.join(PRESETS.names())} (default when DIR holds a compare: its own)")
     p.add_argument("--out", required=True, type=Path,
                    help="compare folder: DIR/semgan-s<seed>, DIR/gan-s<seed>, DIR/report.{md,html}")
-    p.add_argument("--steps", type=int, help="total steps of each run (train.steps); may grow on a later call")
-    p.add_argument("--seeds", type=int, default=1, help="training seeds per model (default 1)")
+    p.add_argument("--steps", type=POSITIVE, help="total steps of each run (train.steps); may grow on a later call")
+    p.add_argument("--seeds", type=POSITIVE, default=1, help="training seeds per model (default 1)")
     p.add_argument("--metrics",
                    help=f"comma-separated: swd,ms_ssim,semantic,structure,fid (default {','.join(DEFAULT_METRICS)})")
-    p.add_argument("--eval-every", type=int,
+    p.add_argument("--eval-every", type=POSITIVE,
                    help=f"steps between evaluations (default: steps // {DEFAULT_EVALUATIONS}; and at the last step)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set eval.n=2048 (repeatable; see `semgan presets`)")

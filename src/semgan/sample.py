@@ -144,8 +144,18 @@ def load_run(run: str | Path, *, which: str = "latest", device: str | torch.devi
     if family != "semgan" or "G" not in ckpt:
         raise SemGANError(f"{path} holds a {family!r} model; sampling label maps needs a SemGAN or RGB-baseline run")
     data = ckpt["data"]
+    weights = ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]  # the moving average, when trained with one
+    bad = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise SemGANError(f"{path} holds non-finite generator weights ({', '.join(bad[:4])}"
+                          f"{', ...' if len(bad) > 4 else ''}); it cannot draw maps. Use an earlier checkpoint "
+                          f"(--checkpoint; available: {', '.join(RunDir(path.parent.parent).checkpoint_names())})")
     G = Generator(cfg.model, len(data["class_names"]), int(data["resolution"]))
-    G.load_state_dict(ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"])  # the moving average, when trained with one
+    try:
+        G.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise SemGANError(f"{path}: the generator weights do not fit its own config: "
+                          f"{str(exc).splitlines()[0]}") from exc
     G.to(device).eval()
     return LoadedRun(G=G, cfg=cfg, step=int(ckpt["step"]), class_names=tuple(data["class_names"]),
                      palette=torch.as_tensor(data["palette"], dtype=torch.uint8))
@@ -158,6 +168,12 @@ def write_samples(samples: Samples, out: str | Path, *, grid_n: int = 16) -> Pat
     class maps (for the baseline, its nearest-palette snapping).
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SemGANError(f"--out {out} is a file; expected a folder for the samples")
+    used = [p for sub in ("labels", "color") if (out / sub).is_dir() for p in (out / sub).glob("*.png")]
+    if used:
+        raise SemGANError(f"--out {out} already holds samples ({len(used)} PNGs in {out}/labels, {out}/color); "
+                          "choose a new folder or remove them, so that old and new samples do not mix")
     (out / "labels").mkdir(parents=True, exist_ok=True)
     (out / "color").mkdir(parents=True, exist_ok=True)
     width = max(6, len(str(len(samples.labels) - 1)))

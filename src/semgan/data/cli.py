@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semgan.argtypes import POSITIVE
 from semgan.data import DATASETS
 from semgan.data.base import LabelDataset
 from semgan.data.prepare import load_with_cache, prepare_dataset
@@ -31,7 +32,7 @@ def _add_source_args(p: argparse.ArgumentParser, *, default_size: int | None) ->
     p.add_argument("--root", help="the dataset's source folder (not needed for generated datasets)")
     p.add_argument(
         "--size",
-        type=int,
+        type=POSITIVE,
         default=default_size,
         help="resize maps to SIZE x SIZE with nearest neighbour (default: the dataset's own, 128 for "
         "Cityscapes and Facades, native for folder)",
@@ -78,7 +79,7 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="write a colour grid of label maps")
     _add_source_args(p, default_size=None)
     p.add_argument("--out", required=True, help="output PNG path")
-    p.add_argument("--n", type=int, default=16, help="number of maps, evenly spaced over the set (default 16)")
+    p.add_argument("--n", type=POSITIVE, default=16, help="number of maps, evenly spaced over the set (default 16)")
     p.set_defaults(func=cmd_preview)
     return data
 
@@ -154,8 +155,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     """``semgan data preview``: write ``--n`` maps, evenly spaced over the set, as one colour grid PNG."""
     _enable_logging()
-    if args.n < 1:
-        raise SemGANError(f"--n must be at least 1, got {args.n}")
     ds = _load(args)
     idx = np.unique(np.linspace(0, len(ds) - 1, min(args.n, len(ds))).round().astype(np.int64))
     images = colorize(ds.labels[torch.from_numpy(idx)], ds.palette)  # (n, 3, H, W) uint8

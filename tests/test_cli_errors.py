@@ -1,0 +1,87 @@
+"""User errors at the command line: one clear line and exit code 2, never a traceback, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from semgan.cli import main
+from semgan.config import apply_overrides
+from semgan.run_dir import RunDir
+from semgan.train import train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from semgan.config import get_preset
+
+    cfg = apply_overrides(get_preset("tiny"), {"train.device": "cpu", "train.steps": 4})
+    return train(cfg, tmp_path_factory.mktemp("cli") / "run", progress=False)
+
+
+@pytest.mark.parametrize("argv", [
+    ["sample", "RUN", "--n", "-1", "--out", "OUT"],
+    ["sample", "RUN", "--n", "0", "--out", "OUT"],
+    ["sample", "RUN", "--n", "many", "--out", "OUT"],
+    ["evaluate", "RUN", "--n", "-1"],
+    ["train", "--preset", "tiny", "--steps", "-5", "--out", "OUT"],
+    ["compare", "--preset", "tiny", "--seeds", "0", "--out", "OUT"],
+    ["metrics", "RUN", "RUN", "--n", "0"],
+])  # fmt: skip
+def test_bad_counts_are_refused_before_any_work(argv, tiny_run, tmp_path, capsys):
+    argv = [str(tiny_run) if a == "RUN" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected an integer" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_checks_out_first_and_keeps_the_scores(tiny_run, tmp_path, capsys, monkeypatch):
+    assert main(["evaluate", str(tiny_run), "--metrics", "semantic", "--n", "8",
+                 "--out", str(tmp_path / "missing" / "m.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    # a write that fails after the work: the scores are printed first
+    import semgan.io
+
+    def refuse(path, doc):
+        raise OSError(28, os.strerror(28), str(path))
+
+    monkeypatch.setattr(semgan.io, "write_json", refuse)
+    assert main(["evaluate", str(tiny_run), "--metrics", "semantic", "--n", "8", "--json",
+                 "--out", str(tmp_path / "m.json")]) == 2
+    out, err = capsys.readouterr()
+    assert "semantic" in json.loads(out) and "No space left on device" in err and "printed above" in err
+
+
+def test_non_finite_weights_are_refused(tiny_run, tmp_path, capsys):
+    run = RunDir(tiny_run)
+    ckpt = run.load_checkpoint()
+    ckpt["G"] = {k: v.fill_(float("nan")) if v.is_floating_point() else v for k, v in ckpt["G"].items()}
+    torch.save(ckpt, tmp_path / "nan.pt")
+    assert main(["sample", str(tmp_path / "nan.pt"), "--n", "2", "--out", str(tmp_path / "s")]) == 2
+    assert "non-finite generator weights" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_sample_never_mixes_old_and_new_files(tiny_run, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sample", str(tiny_run), "--n", "3", "--out", str(out), "--no-progress"]) == 0
+    assert main(["sample", str(tiny_run), "--n", "2", "--out", str(out), "--no-progress"]) == 2
+    assert "already holds samples" in capsys.readouterr().err
+    assert len(list((out / "labels").glob("*.png"))) == 3
+
+
+def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    import semgan.cli
+
+    def boom(args):
+        raise PermissionError(13, "Permission denied", "/some/where")
+
+    monkeypatch.setattr(semgan.cli, "_cmd_presets", boom)
+    assert main(["presets"]) == 2
+    assert capsys.readouterr().err.strip() == "semgan: error: /some/where: Permission denied"
