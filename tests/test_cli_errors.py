@@ -85,3 +85,49 @@ def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(semgan.cli, "_cmd_presets", boom)
     assert main(["presets"]) == 2
     assert capsys.readouterr().err.strip() == "semgan: error: /some/where: Permission denied"
+
+
+def _folder_with(tmp_path: Path, extra: dict[bytes, bytes]) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "maps"
+    root.mkdir()
+    (root / "classes.json").write_text('{"names": ["a", "b"], "colors": [[0, 0, 0], [255, 0, 0]]}')
+    for i in range(3):
+        Image.fromarray(np.eye(8, dtype=np.uint8)).save(root / f"{i}.png")
+    for name, data in extra.items():
+        with open(os.path.join(os.fsencode(root), name), "wb") as f:
+            f.write(data)
+    return root
+
+
+def _png_header(w: int, h: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(("w", "h"), [(30000, 30000), (8000, 8000)])  # over PIL's own limit, and over ours only
+def test_images_over_the_pixel_budget_are_refused_before_decoding(w, h, tmp_path, capsys):
+    root = _folder_with(tmp_path, {b"bomb.png": _png_header(w, h)})
+    argv = ["data", "info", "folder", "--root", str(root)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bomb.png" in err and "pixels" in err and "Traceback" not in err
+    assert main([*argv, "--skip-bad"]) == 0
+    assert "3 maps" in capsys.readouterr().out
+
+
+def test_file_names_of_any_bytes(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    root = _folder_with(tmp_path, {})
+    Image.fromarray(np.eye(8, dtype=np.uint8)).save(os.path.join(os.fsencode(root), b"\xff\xfe.png"))
+    assert main(["data", "info", "folder", "--root", str(root)]) == 0
+    assert "4 maps" in capsys.readouterr().out

@@ -12,6 +12,8 @@ Names and shapes used throughout the package:
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,15 +99,44 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, pad_v
 # ----------------------------------------------------------------------------------------------- PNG I/O
 
 
+MAX_PIXELS_ENV = "SEMGAN_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 50_000_000  # 7071 x 7071; a 2048 x 1024 Cityscapes map is 2.1 M
+
+
+def max_pixels() -> int:
+    """The pixel budget of one image: ``$SEMGAN_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise SemGANError(f"{MAX_PIXELS_ENV}={text!r}; expected a positive number of pixels")
+    return int(text)
+
+
+def check_pixels(img: Image.Image, path: Path) -> None:
+    """Refuse an image whose header declares more pixels than the budget, before anything is decoded (a
+    69-byte PNG can declare 30000 x 30000 pixels, gigabytes once decoded)."""
+    w, h = img.size
+    if w * h > (limit := max_pixels()):
+        raise SemGANError(f"{path} declares {w}x{h} = {w * h:,} pixels, over the limit of {limit:,}; "
+                          f"set {MAX_PIXELS_ENV} to allow larger images")
+
+
 def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image, turning every decoder failure into a message naming the file."""
+    """Open and fully decode an image, turning every decoder failure into a message naming the file.
+
+    The header is checked against the pixel budget (:func:`max_pixels`) before decoding.
+    """
     path = Path(path)
     if not path.is_file():
         raise SemGANError(f"image not found: {path}")
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own budget decides
+            img = Image.open(path)
+        check_pixels(img, path)
         img.load()  # decode now, so that truncated files fail here and not later
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise SemGANError(f"cannot read image {path}: {exc}") from exc
     return img
 

@@ -90,7 +90,10 @@ def train_val_split(
     """
     if not 0.0 < val_fraction < 1.0:
         raise SemGANError(f"val_fraction must lie in (0, 1), got {val_fraction}")
-    rank = sorted(range(len(names)), key=lambda i: hashlib.sha256(f"{seed}:{names[i]}".encode()).hexdigest())
+    def key(i: int) -> str:  # file names need not be UTF-8
+        return hashlib.sha256(f"{seed}:{names[i]}".encode("utf-8", "surrogateescape")).hexdigest()
+
+    rank = sorted(range(len(names)), key=key)
     # At least one item on each side as soon as there are two, so that a small set never yields an empty split.
     n = len(names)
     n_val = min(n - 1, max(1, round(n * val_fraction))) if n >= 2 else 0

@@ -50,7 +50,7 @@ from semgan.data.base import LabelDataset
 from semgan.data.classes import INVALID, ClassSet, describe_values
 from semgan.errors import SemGANError
 from semgan.io import atomic_write
-from semgan.labels import open_image
+from semgan.labels import check_pixels, open_image
 from semgan.registry import Registry
 
 log = logging.getLogger("semgan.data")
@@ -236,6 +236,7 @@ def read_photo(path: Path, label_shape: tuple[int, int], size: int | None) -> np
         raise BadFileError(f"photo not found: {path}")
     try:
         img = Image.open(path)
+        check_pixels(img, path)
         w, h = img.size
         if (h, w) != label_shape:
             raise BadFileError(
@@ -245,8 +246,10 @@ def read_photo(path: Path, label_shape: tuple[int, int], size: int | None) -> np
         if size is not None and img.format == "JPEG":
             img.draft("RGB", (size, size))
         img.load()
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL's decoder failures, as in labels.open_image
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # as in labels.open_image
         raise BadFileError(f"cannot read image {path}: {exc}") from None
+    except SemGANError as exc:  # over the pixel budget
+        raise BadFileError(str(exc)) from None
     return resize_photo(img, size)
 
 
@@ -558,7 +561,7 @@ def cache_entry(source: DataSource, cache_dir: str | os.PathLike[str] | None = N
     if base is None:
         return None
     key = json.dumps({"dataset": source.name, "root": str(source.root), "config": source.config}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     size = source.config.get("size")
     return base / "data" / f"{source.name}-{size if size is not None else 'native'}-{digest}"
 
@@ -568,7 +571,8 @@ def content_hash(files: Sequence[Path], root: Path) -> str:
     h = hashlib.sha256()
     for path in files:
         st = path.stat()
-        h.update(f"{relative_name(path, root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        line = f"{relative_name(path, root)}\t{st.st_size}\t{st.st_mtime_ns}\n"
+        h.update(line.encode("utf-8", "surrogateescape"))  # file names need not be UTF-8
     return "sha256:" + h.hexdigest()
 
 
