@@ -150,3 +150,37 @@ def test_stale_temporaries_are_cleaned_and_do_not_block(tmp_path, tiny_cfg, caps
     (run.checkpoints / ".step-000020.pt.x8a.tmp").write_bytes(b"half a checkpoint")  # SIGKILL mid-write
     train(apply_overrides(tiny_cfg, {"train.steps": 30}), out, resume=True, progress=False)
     assert not list(out.rglob("*.tmp")) and run.checkpoint_step() == 30
+
+
+def test_preflight_refuses_a_folder_without_room(tmp_path, tiny_cfg, monkeypatch):
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=1000))
+    with pytest.raises(SemGANError, match="has 0 MiB free; the checkpoints of this run need about"):
+        train(tiny_cfg, tmp_path / "r", progress=False)
+    assert not RunDir(tmp_path / "r").exists(), "refused before the first write"
+
+
+def test_a_log_write_refused_mid_run_is_one_clear_error(tmp_path, tiny_cfg, monkeypatch):
+    import semgan.run_dir
+
+    cfg = apply_overrides(tiny_cfg, {"train.ckpt_every": 5, "train.log_every": 5})
+    calls = {"n": 0}
+    real_append = semgan.run_dir.append_jsonl
+
+    def append(path, record):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third log line: after the checkpoint at step 10
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        real_append(path, record)
+
+    monkeypatch.setattr(semgan.run_dir, "append_jsonl", append)
+    with pytest.raises(SemGANError, match=r"cannot write to the run folder at step 15: .*stats.jsonl: Read-only "
+                       r"file system; the last checkpoint is .*latest.pt \(step 10\)"):
+        train(cfg, tmp_path / "r", progress=False)
+    monkeypatch.undo()
+    run = RunDir(tmp_path / "r")
+    assert run.checkpoint_step() == 10
+    train(cfg, run.root, resume=True, progress=False)
+    assert run.checkpoint_step() == 20

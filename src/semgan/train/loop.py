@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -204,6 +206,25 @@ class _Checkpoints:
                                "Lower train.lr or change the recipe, then start again or resume from it")
 
 
+def _check_room(run: RunDir, task: Task, keep: int) -> None:
+    """Before the first step: the run folder must take the checkpoints, which are written beside the kept ones."""
+    probe = run.root / f".write-probe{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SemGANError(f"cannot write to the run folder {run.root}: {exc.strerror or exc}") from exc
+    # weights and buffers, and Adam's two moments per weight: the bulk of a checkpoint
+    nbytes = sum(t.numel() * t.element_size() * (3 if t.requires_grad else 1)
+                 for net in task.networks.values() for t in [*net.parameters(), *net.buffers()])
+    need = nbytes * (max(keep, 1) + 1)  # the kept ones and the one being written
+    free = shutil.disk_usage(run.root).free
+    if free < need:
+        raise SemGANError(f"{run.root} has {free / 2**20:.0f} MiB free; the checkpoints of this run need about "
+                          f"{need / 2**20:.0f} MiB ({nbytes / 2**20:.1f} MiB each, {max(keep, 1)} kept + 1 being "
+                          "written; train.keep_checkpoints)")
+
+
 def _restore_rng(rng: dict[str, Any], env: DistEnv, device: torch.device, seed: int, step: int) -> None:
     """Each rank's torch RNG: its own saved state when the world size is unchanged, else rank 0's saved state
     and fresh seeds for the others (a run moved to another number of processes continues, not bit for bit)."""
@@ -230,6 +251,7 @@ def fit(
         return  # nothing to train: the run and its config stay as they are, no empty TensorBoard file
     if env.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
+        _check_room(run, task, t.keep_checkpoints)
         run.write_config(cfg, {**dataset.describe(), "meta": dataset.meta})
         run.truncate_logs(step)  # logged after the checkpoint by a session that then died
     env.barrier()
@@ -281,5 +303,9 @@ def fit(
                     )
             if ckpt.last is None:  # steps == 0: still leave a checkpoint (decided alike on every rank)
                 ckpt.save(step)
+    except OSError as exc:  # a log, grid or metric write refused: a full disk, a folder made read-only
+        kept = f"the last checkpoint is {ckpt.last[1]} (step {ckpt.last[0]})" if ckpt.last else "no checkpoint"
+        raise SemGANError(f"cannot write to the run folder at step {step}: {exc.filename or run.root}: "
+                          f"{exc.strerror or exc}; {kept}. Fix the folder, then --resume") from exc
     finally:
         logger.close()
