@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sample", help="sample label maps from a trained run")
-    p.add_argument("run", type=Path, help="run folder (or checkpoint file)")
+    p.add_argument("run", type=Path, help="run folder, checkpoint file, or exported model folder")
     p.add_argument("--n", type=POSITIVE, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
@@ -206,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     from semgan.data.cli import add_data_parser
 
     add_data_parser(sub)
+
+    from semgan.export import add_parser as add_export_parser
+
+    add_export_parser(sub)
 
     from semgan.compare import add_parser as add_compare_parser
     from semgan.report import add_parser as add_report_parser

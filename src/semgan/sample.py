@@ -135,29 +135,45 @@ def find_checkpoint(run: str | Path, which: str = "latest") -> Path:
 
 
 def load_run(run: str | Path, *, which: str = "latest", device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild the generator of a run (or a checkpoint file) and load its weights (the moving average of G's
-    weights when the run kept one, ``train.ema_half_life``)."""
-    path = find_checkpoint(run, which)
-    ckpt: dict[str, Any] = load_checkpoint(path, map_location="cpu")
-    cfg = from_dict(ckpt["config"])
-    family = ckpt.get("family", "semgan")
-    if family != "semgan" or "G" not in ckpt:
-        raise SemGANError(f"{path} holds a {family!r} model; sampling label maps needs a SemGAN or RGB-baseline run")
-    data = ckpt["data"]
-    weights = ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]  # the moving average, when trained with one
+    """Rebuild the generator of a run folder, a checkpoint file or an exported model folder
+    (:mod:`semgan.export`), and load its weights (a run's moving average of G when it kept one).
+
+    Weights are checked against the generator the config builds, and for being finite, before the generator
+    is allocated.
+    """
+    from semgan.export import is_export, read_export
+
+    path = Path(run)
+    if is_export(path):
+        cfg, data, step, weights = read_export(path)
+        source = path / "model.safetensors"
+    else:
+        source = find_checkpoint(run, which)
+        ckpt: dict[str, Any] = load_checkpoint(source, map_location="cpu")
+        cfg, family = from_dict(ckpt["config"]), ckpt.get("family", "semgan")
+        if family != "semgan" or "G" not in ckpt:
+            raise SemGANError(f"{source} holds a {family!r} model; sampling label maps needs a SemGAN or RGB-baseline "
+                              "run")
+        data, step = ckpt["data"], int(ckpt["step"])
+        weights = ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]  # the moving average, when trained with one
     bad = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()]
     if bad:
-        raise SemGANError(f"{path} holds non-finite generator weights ({', '.join(bad[:4])}"
-                          f"{', ...' if len(bad) > 4 else ''}); it cannot draw maps. Use an earlier checkpoint "
-                          f"(--checkpoint; available: {', '.join(RunDir(path.parent.parent).checkpoint_names())})")
-    G = Generator(cfg.model, len(data["class_names"]), int(data["resolution"]))
-    try:
-        G.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise SemGANError(f"{path}: the generator weights do not fit its own config: "
-                          f"{str(exc).splitlines()[0]}") from exc
+        hint = (f" Use an earlier checkpoint (--checkpoint; available: "
+                f"{', '.join(RunDir(source.parent.parent).checkpoint_names())})" if source.suffix == ".pt" else "")
+        raise SemGANError(f"{source} holds non-finite generator weights ({', '.join(bad[:4])}"
+                          f"{', ...' if len(bad) > 4 else ''}); it cannot draw maps.{hint}")
+    num_classes, resolution = len(data["class_names"]), int(data["resolution"])
+    with torch.device("meta"):  # shapes first, memory after: a config cannot make us allocate what no file holds
+        G = Generator(cfg.model, num_classes, resolution)
+    expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in weights.items() if torch.is_tensor(v)}
+    if got != expected:
+        wrong = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
+        raise SemGANError(f"{source}: the generator weights do not fit its own config ({', '.join(wrong[:4])})")
+    G = G.to_empty(device="cpu")
+    G.load_state_dict(weights)
     G.to(device).eval()
-    return LoadedRun(G=G, cfg=cfg, step=int(ckpt["step"]), class_names=tuple(data["class_names"]),
+    return LoadedRun(G=G, cfg=cfg, step=step, class_names=tuple(data["class_names"]),
                      palette=torch.as_tensor(data["palette"], dtype=torch.uint8))
 
 

@@ -1,0 +1,216 @@
+"""Exported models: a generator's weights as safetensors, its config, and a model card, in one folder.
+
+``semgan export RUN --out DIR`` writes::
+
+    DIR/model.safetensors   the generator's weights (the moving average when the run kept one); tensors only
+    DIR/config.json         format, semgan version, the run's resolved config, classes, palette, resolution,
+                            the exported step and the run's metrics at the end of training
+    DIR/README.md           the model card: what it draws, how it was trained, how well, how to use it
+
+A safetensors file holds tensors and a JSON header, nothing that runs code when read, so an exported model is
+the safe way to pass a trained generator on. :func:`read_export` checks every tensor's shape against what the
+config builds before reading any tensor data (a hostile header cannot make it allocate more than the file holds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semgan import __version__
+from semgan.checkpoint import load_checkpoint
+from semgan.config import RunConfig, from_dict, to_dict
+from semgan.errors import SemGANError
+from semgan.evaluate import HEADLINE, headline
+from semgan.io import atomic_write, write_json, write_text
+from semgan.run_dir import RunDir
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+CARD = "README.md"
+FORMAT = "semgan-model"
+FORMAT_VERSION = 1
+
+
+def is_export(path: str | Path) -> bool:
+    """Whether ``path`` is an exported model folder."""
+    return (Path(path) / WEIGHTS).is_file() and (Path(path) / CONFIG).is_file()
+
+
+def _final_metrics(run: RunDir) -> dict[str, Any]:
+    """Each logged metric's headline at the run's last evaluation, with its step."""
+    out: dict[str, Any] = {}
+    for name in run.metric_names():
+        lines = run.read_metric(name)
+        if lines and (value := headline(lines[-1], name)) is not None:
+            out[name] = {"value": value, "key": ".".join(HEADLINE.get(name, (name,))), "step": lines[-1]["step"],
+                         "n": lines[-1].get("n")}
+    return out
+
+
+def export_model(run: str | Path, out: str | Path, *, which: str = RunDir.LATEST) -> Path:
+    """Export the generator of a run folder's checkpoint ``which`` to the folder ``out`` (new or empty).
+
+    Returns:
+        ``out``.
+
+    Raises:
+        SemGANError: for a missing run or checkpoint, a non-SemGAN family, non-finite weights, or an ``out``
+            that already holds something.
+    """
+    from safetensors.torch import save
+
+    folder, out = RunDir(run), Path(out)
+    if not folder.exists():
+        raise SemGANError(f"{run} is not a semgan run folder (no {RunDir.CONFIG})")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SemGANError(f"--out {out} exists and is not an empty folder; choose a new one")
+    if not folder.has_checkpoint(which):
+        raise SemGANError(f"no checkpoint {folder.checkpoint_path(which)}; available: "
+                          f"{', '.join(folder.checkpoint_names()) or 'none'}")
+    ckpt = load_checkpoint(folder.checkpoint_path(which))
+    if ckpt.get("family", "semgan") != "semgan" or "G" not in ckpt:
+        raise SemGANError(f"{run} holds a {ckpt.get('family')!r} model; export takes SemGAN and RGB-baseline runs")
+    weights = {k: v.contiguous() for k, v in (ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]).items()}
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise SemGANError(f"{folder.checkpoint_path(which)} holds non-finite weights ({', '.join(bad[:4])}); "
+                          "export an earlier checkpoint")
+    cfg = from_dict(ckpt["config"])
+    data = ckpt["data"]
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "semgan_version": __version__,
+        "step": int(ckpt["step"]),
+        "checkpoint": which,
+        "weights": "G_ema" if "G_ema" in ckpt else "G",
+        "config": to_dict(cfg),
+        "data": {k: data[k] for k in ("name", "class_names", "palette", "resolution") if k in data},
+        "metrics": _final_metrics(folder),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / WEIGHTS, lambda f: f.write(save(weights, metadata={"format": FORMAT})), durable=True)
+    write_json(out / CONFIG, doc)
+    write_text(out / CARD, model_card(doc))
+    return out
+
+
+def model_card(doc: dict[str, Any]) -> str:
+    """The README.md of an exported model."""
+    cfg, data = from_dict(doc["config"]), doc["data"]
+    kind = "SemGAN (per-pixel softmax over the classes)" if cfg.model.mode == "semgan" else \
+        "the RGB baseline (tanh head; maps are its output snapped to the palette)"
+    rows = "\n".join(f"| {i} | {name} | `{tuple(rgb)}` |"
+                     for i, (name, rgb) in enumerate(zip(data["class_names"], data["palette"], strict=True)))
+    metrics = "\n".join(f"| {name} (`{m['key']}`) | {m['value']:.4g} | {m['step']} | {m.get('n') or '—'} |"
+                        for name, m in doc["metrics"].items()) or "| — | — | — | — |"
+    res, name = data["resolution"], data.get("name", "?")
+    train = {k: doc["config"]["train"][k] for k in ("steps", "batch", "lr", "g_loss", "seed")}
+    return f"""# semgan model: {name}, {res}×{res}, {len(data['class_names'])} classes
+
+An unconditional generator of semantic label maps: {kind}, trained with semgan {doc['semgan_version']}
+for {doc['step']} steps (checkpoint `{doc['checkpoint']}`, weights `{doc['weights']}`). Its output is a map of
+class indices; the palette below renders it in colour.
+
+## Use
+
+```bash
+semgan sample THIS_FOLDER --n 16 --seed 0 --out samples
+```
+
+```python
+from semgan.sample import load_run, sample
+run = load_run("THIS_FOLDER")
+```
+
+## Classes
+
+| index | class | colour |
+|---:|---|---|
+{rows}
+
+## Training
+
+Dataset `{name}`; data config `{json.dumps(doc['config']['data'])}`;
+model `{json.dumps(doc['config']['model'])}`; training `{json.dumps(train)}`.
+
+## Metrics at the last evaluation
+
+| metric | value | step | images |
+|---|---:|---:|---:|
+{metrics}
+
+Lower is better for every metric (MS-SSIM: its gap to the reals' own value).
+"""
+
+
+def read_export(path: str | Path) -> tuple[RunConfig, dict[str, Any], int, dict[str, torch.Tensor]]:
+    """Read an exported model: (config, data description, step, generator weights).
+
+    The generator is built on the ``meta`` device from the config and every tensor's shape in the file's header
+    is checked against it before any tensor is read.
+
+    Raises:
+        SemGANError: for a folder that is not an export, a newer format, or weights that do not fit the config.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    from semgan.models import Generator
+
+    path = Path(path)
+    if not is_export(path):
+        raise SemGANError(f"{path} is not an exported semgan model (expected {WEIGHTS} and {CONFIG})")
+    try:
+        doc = json.loads((path / CONFIG).read_text())
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ValueError(f"format is not {FORMAT!r}")
+    except (OSError, ValueError) as exc:
+        raise SemGANError(f"{path / CONFIG} is not a semgan model config: {exc}") from exc
+    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+        raise SemGANError(f"{path} is format {doc['format_version']} (semgan {doc.get('semgan_version')}); this "
+                          f"semgan ({__version__}) reads format {FORMAT_VERSION} and older")
+    try:
+        cfg, data = from_dict(doc["config"]), doc["data"]
+        num_classes, resolution = len(data["class_names"]), int(data["resolution"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SemGANError(f"{path / CONFIG}: incomplete model description ({exc})") from exc
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in Generator(cfg.model, num_classes, resolution).state_dict().items()}
+    try:
+        with safe_open(str(path / WEIGHTS), framework="pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict
+            if shapes != expected:
+                wrong = sorted(set(shapes) ^ set(expected)) or [k for k in expected if shapes[k] != expected[k]]
+                raise SemGANError(f"{path / WEIGHTS} does not fit its config: {', '.join(wrong[:4])} "
+                                  f"({len(wrong)} tensors differ in name or shape)")
+            weights = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as exc:
+        raise SemGANError(f"cannot read {path / WEIGHTS}: {exc}") from exc
+    return cfg, data, int(doc.get("step", 0)), weights
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    out = export_model(args.run, args.out, which=args.checkpoint)
+    print(f"exported {args.run} ({args.checkpoint}) -> {out}/{WEIGHTS}, {out}/{CONFIG}, {out}/{CARD}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``export`` command."""
+    p = subparsers.add_parser(
+        "export", help="write a run's generator as a safe model folder (safetensors, config, model card)",
+        description="Export the generator of a training run as DIR/model.safetensors, DIR/config.json and a model "
+        "card DIR/README.md. `semgan sample`, `semgan evaluate` and semgan.sample.load_run take the folder.",
+    )
+    p.add_argument("run", type=Path, help="a training run folder")
+    p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    p.add_argument("--checkpoint", default=RunDir.LATEST, help="latest (default), or best-<metric>")
+    p.set_defaults(func=_cmd_export)
