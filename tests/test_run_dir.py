@@ -184,3 +184,31 @@ def test_a_log_write_refused_mid_run_is_one_clear_error(tmp_path, tiny_cfg, monk
     assert run.checkpoint_step() == 10
     train(cfg, run.root, resume=True, progress=False)
     assert run.checkpoint_step() == 20
+
+
+def test_a_stop_signal_during_evaluation_stops_at_once_and_the_resume_evaluates_again(tmp_path, tiny_cfg,
+                                                                                         monkeypatch):
+    import signal
+    import time
+
+    from semgan.tasks.semgan import SemGANTask
+    from semgan.train import TrainingInterrupted
+
+    cfg = apply_overrides(tiny_cfg, {"eval.metrics": "semantic", "eval.every": 10, "eval.n": 16})
+    real_evaluate = SemGANTask.evaluate
+
+    def slow_evaluate(self, *args, **kwargs):  # an evaluation that would take a minute
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(60)
+        return real_evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(SemGANTask, "evaluate", slow_evaluate)
+    t0 = time.perf_counter()
+    with pytest.raises(TrainingInterrupted, match="at step 10"):
+        train(cfg, tmp_path / "r", progress=False)
+    assert time.perf_counter() - t0 < 30, "did not wait for the evaluation"
+    monkeypatch.undo()
+    run = RunDir(tmp_path / "r")
+    assert run.checkpoint_step() == 10 and run.read_metric("semantic") == []
+    train(cfg, run.root, resume=True, progress=False)
+    assert [r["step"] for r in run.read_metric("semantic")] == [10, 20], "step 10 evaluated on resume"

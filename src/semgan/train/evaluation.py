@@ -8,8 +8,10 @@ checkpoint of a step whose headline number beats every earlier one becomes ``che
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from semgan.config import EvalConfig
@@ -49,11 +51,18 @@ class Evaluator:
             return False
         return (self.cfg.every > 0 and step % self.cfg.every == 0) or step == self.total_steps
 
-    def __call__(self, task: Task, step: int, logger: Logger) -> None:
+    def missing(self, step: int) -> bool:
+        """Whether some metric has no line for ``step`` (an evaluation abandoned by a stop signal)."""
+        return any(all(r.get("step") != step for r in self.run.read_metric(name)) for name in self.cfg.metrics)
+
+    def __call__(self, task: Task, step: int, logger: Logger,
+                 guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
+        """Score ``task`` at ``step``; the scoring itself (not the writes after it) runs inside ``guard()``."""
         logger.status("evaluating")
         self.env.broadcast_buffers(task.networks.values())  # every rank samples the model rank 0 will save
         try:
-            result = task.evaluate(self.cfg, progress=False)
+            with guard():
+                result = task.evaluate(self.cfg, progress=False)
         finally:
             logger.status(None)
         improved: list[tuple[str, float]] = []

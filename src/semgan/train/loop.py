@@ -38,7 +38,7 @@ from semgan.tasks import Task, build_task
 from semgan.train.engine import Engine, finite_tensors
 from semgan.train.evaluation import Evaluator
 from semgan.train.logger import Logger
-from semgan.train.signals import StopFlag
+from semgan.train.signals import Interrupted, StopFlag
 
 # Keys that may change when a run is resumed: they do not change what the next step computes.
 RESUME_FREE_KEYS = (
@@ -206,6 +206,13 @@ class _Checkpoints:
                                "Lower train.lr or change the recipe, then start again or resume from it")
 
 
+def _evaluate(evaluator: Evaluator, task: Task, step: int, logger: Logger, stop: StopFlag, env: DistEnv) -> None:
+    """Evaluate; with one process a stop signal abandons the evaluation at once (the step's checkpoint is
+    written and a resume evaluates the step again). Ranks finish it together: a collective cannot be left."""
+    with contextlib.suppress(Interrupted):  # the flag is set: the loop writes the step's checkpoint and stops
+        evaluator(task, step, logger, guard=lambda: stop.interruptible(enabled=not env.active))
+
+
 def _check_room(run: RunDir, task: Task, keep: int) -> None:
     """Before the first step: the run folder must take the checkpoints, which are written beside the kept ones."""
     probe = run.root / f".write-probe{os.getpid()}"
@@ -274,6 +281,8 @@ def fit(
         with stop.installed():
             if step == 0:
                 write_grid()
+            elif evaluator is not None and evaluator.due(step) and env.broadcast(evaluator.missing(step)):
+                _evaluate(evaluator, task, step, logger, stop, env)  # abandoned by a stop signal last time
             while step < t.steps:
                 pending.append(task.train_step(step))
                 engine.end_step()
@@ -292,8 +301,9 @@ def fit(
                     logger.scalars(step, stats)
                 if step % t.sample_every == 0 or step == t.steps:
                     write_grid()
-                if evaluator is not None and evaluator.due(step):
-                    evaluator(task, step, logger)
+                if evaluator is not None and evaluator.due(step) and not stopping:
+                    _evaluate(evaluator, task, step, logger, stop, env)
+                    stopping = env.any(stop.is_set())
                 if step % t.ckpt_every == 0 or step == t.steps or stopping:
                     ckpt.save(step, losses=pending)
                 if stopping:
