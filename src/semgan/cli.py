@@ -68,11 +68,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from semgan.sample import load_run, sample, write_samples
 
+    if args.seeds is not None:
+        return _sample_seeds(args)
     run = load_run(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
     samples = sample(run.G, args.n, run.palette, generator=torch.Generator().manual_seed(args.seed),
                      progress=not args.no_progress)
     out = write_samples(samples, args.out)
     print(f"{args.n} samples of {run.cfg.model.mode} (step {run.step}) -> {out}/labels, {out}/color, {out}/grid.png")
+    return 0
+
+
+def _sample_seeds(args: argparse.Namespace) -> int:
+    """``sample --seeds 0-35,40``: one map per seed, ``color/seed0000.png`` and ``labels/seed0000.png``."""
+    from semgan.api import load, parse_seeds
+    from semgan.labels import make_grid, write_label_png, write_rgb_png
+
+    seeds = parse_seeds(args.seeds)
+    gen = load(args.run, checkpoint=args.checkpoint, device=args.device)
+    out: Path = args.out
+    names = [f"seed{s:04d}.png" for s in seeds]
+    clash = [n for n in names if (out / "color" / n).exists() or (out / "labels" / n).exists()]
+    if clash:
+        raise SemGANError(f"--out {out} already holds {clash[0]}" + (f" and {len(clash) - 1} more" if len(clash) > 1
+                          else "") + "; choose a new folder or remove them")
+    maps = gen.sample_seeds(seeds)
+    for sub in ("color", "labels"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        write_rgb_png(out / "color" / name, maps.images[i])
+        write_label_png(out / "labels" / name, maps.labels[i], gen.palette)
+    write_rgb_png(out / "grid.png", make_grid(maps.images[:64], nrow=8))
+    print(f"{len(seeds)} maps (seeds {args.seeds}) of {gen.G.cfg.mode} (step {gen.step}) -> {out}/color, "
+          f"{out}/labels, {out}/grid.png")
     return 0
 
 
@@ -174,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="sample label maps from a trained run")
     p.add_argument("run", type=Path, help="run folder, checkpoint file, or exported model folder")
     p.add_argument("--n", type=POSITIVE, default=64, help="number of samples")
+    p.add_argument("--seeds", help="one map per seed instead, e.g. 0-35,40 (color/seed0000.png, labels/...)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints (default latest)")
