@@ -151,3 +151,9 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path):
 
     assert main(["train", "--out", str(out), "--resume", "--steps", str(ckpt["step"] + 3), "--no-progress"]) == 0
     assert load_checkpoint(out / "checkpoints" / "latest.pt")["step"] == ckpt["step"] + 3
+
+
+def test_training_leaves_the_callers_float_state_as_it_was(tmp_path, tiny_cfg):
+    # train() flushes subnormals to zero for speed on CPUs; the caller's arithmetic must not inherit that
+    train(tiny_cfg, tmp_path / "r", progress=False)
+    assert (torch.tensor([1e-39]) * 1.0).item() != 0.0

@@ -112,13 +112,15 @@ def train(
     if distributed.launched_world_size() <= 1:
         check_out_dir(run, cfg, resume)  # before anything else, so that a wrong --out fails at once
     env, device = distributed.setup(cfg.train.device)
+    flushing = _flushing_denormals()
     try:
         if env.active:
             check_out_dir(run, cfg, resume)  # every rank, before rank 0 writes anything
             env.barrier()
         if device.type == "cpu":
             # Saturated tanh/softmax heads can push gradients into the subnormal range, where x86 arithmetic
-            # is many times slower; flushing them to zero changes nothing above 1e-38.
+            # is many times slower; flushing them to zero changes nothing above 1e-38. Process-wide state:
+            # restored when training ends, so that the caller's own float arithmetic is left as it was.
             torch.set_flush_denormal(True)
         if dataset is None:
             dataset = dataset_from_config(cfg.data)
@@ -133,8 +135,15 @@ def train(
                     print(f"semgan: removed {path}, left by an interrupted write", file=sys.stderr)
             fit(task, run, cfg, engine, dataset, resume=resume, progress=progress)
     finally:
+        torch.set_flush_denormal(flushing)
         distributed.teardown(env)
     return run.root
+
+
+def _flushing_denormals() -> bool:
+    """Whether the CPU flushes subnormal floats to zero now (torch has a setter but no getter)."""
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # subnormal in float32
+    return bool((tiny * 1.0).item() == 0.0)
 
 
 class _Checkpoints:
