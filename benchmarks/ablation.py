@@ -23,11 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from semgan.compare import real_swd_floor
-from semgan.config import apply_overrides, get_preset
-from semgan.data import dataset_from_config
-from semgan.run_dir import RunDir
-from semgan.train import train
+sys.path.insert(0, str(Path(__file__).parent))
+
+from train_speed import variant_overrides  # noqa: E402
+
+from semgan.compare import real_swd_floor  # noqa: E402
+from semgan.config import apply_overrides, get_preset  # noqa: E402
+from semgan.data import dataset_from_config  # noqa: E402
+from semgan.run_dir import RunDir  # noqa: E402
+from semgan.train import train  # noqa: E402
 
 # One change each; values are the literature's defaults scaled to CPU-sized runs (batch 32, a few thousand steps).
 SWITCHES: dict[str, dict[str, object]] = {
@@ -57,12 +61,7 @@ FINAL_KEYS = {  # label -> (metric, path in its log line); "final" = the last ev
 
 
 def overrides(variant: str) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for switch in variant.split("+"):
-        if switch not in SWITCHES:
-            raise SystemExit(f"unknown switch {switch!r} in {variant!r}; expected {', '.join(SWITCHES)}")
-        out.update(SWITCHES[switch])
-    return out
+    return variant_overrides(variant, SWITCHES)
 
 
 def _get(line: dict[str, Any], path: tuple[str, ...]) -> float | None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_same_state
+from helpers import assert_same_state, straight_and_resumed
 
 from semgan.augment import AdaptiveP, augment
-from semgan.checkpoint import load_checkpoint
 from semgan.config import apply_overrides
 from semgan.data import load_dataset
 from semgan.labels import one_hot
 from semgan.losses import d_hinge, g_hinge, r1_penalty
 from semgan.tasks.semgan import SemGANTask
-from semgan.train import train
 from semgan.train.engine import Engine
 
 ALL_AUGMENTS = ("flip", "translation", "cutout")
@@ -121,11 +119,7 @@ def test_every_switch_at_once_resumes_bit_for_bit(tmp_path, tiny_cfg):
              SWITCHES[switch].items()}
     cfg = apply_overrides(tiny_cfg, {**every, "train.ckpt_every": 1000, "model.d_mbstd": 4,
                                      "model.d_dropout_rng": "hash"})
-    straight = train(cfg, tmp_path / "straight", progress=False)
-    half = train(apply_overrides(cfg, {"train.steps": 10}), tmp_path / "split", progress=False)
-    resumed = train(cfg, half, resume=True, progress=False)
-    a = load_checkpoint(straight / "checkpoints" / "latest.pt")
-    b = load_checkpoint(resumed / "checkpoints" / "latest.pt")
+    a, b, resumed = straight_and_resumed(cfg, tmp_path)
     assert_same_state(a, b)
     assert a["ada"] == b["ada"] and a["ada"]["p"] > 0
     assert all(torch.equal(a["G_ema"][k], b["G_ema"][k]) for k in a["G_ema"])

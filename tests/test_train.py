@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 import torch
-from helpers import assert_same_state
+from helpers import assert_same_state, straight_and_resumed
 
 from semgan.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from semgan.config import apply_overrides
@@ -47,11 +47,7 @@ def test_smoke_20_steps_and_valid_samples(tmp_path, tiny_cfg, mode):
 @pytest.mark.parametrize("mode", ["semgan", "gan"])
 def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, tiny_cfg, mode):
     cfg = apply_overrides(tiny_cfg, {"model.mode": mode, "train.ckpt_every": 1000})
-    straight = train(cfg, tmp_path / "straight", progress=False)
-    half = train(apply_overrides(cfg, {"train.steps": 10}), tmp_path / "split", progress=False)
-    resumed = train(cfg, half, resume=True, progress=False)
-    a = load_checkpoint(straight / "checkpoints" / "latest.pt")
-    b = load_checkpoint(resumed / "checkpoints" / "latest.pt")
+    a, b, resumed = straight_and_resumed(cfg, tmp_path)
     assert_same_state(a, b)
     steps = [json.loads(line)["step"] for line in (resumed / "stats.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 15, 20]

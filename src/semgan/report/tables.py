@@ -72,17 +72,25 @@ def metric_table(
     return Table(("Model", *(c.label for c in cols)), tuple(rows), caption)
 
 
-def class_share_table(runs: Sequence[RunResult], class_names: Sequence[str]) -> Table | None:
-    """Per-class pixel shares of the reals and of each model's samples at its last evaluation."""
+def _last_per_class(runs: Sequence[RunResult], metric: str, real_key: str, fake_key: str
+                    ) -> tuple[list[float] | None, dict[str, list[list[float]]]]:
+    """A per-class list of ``metric`` at each run's last evaluation: the reals' (the same in every run) and, per
+    mode, one list per run."""
     real: list[float] | None = None
     fake: dict[str, list[list[float]]] = {m: [] for m in MODES}
     for r in runs:
-        lines = r.metrics.get("semantic", [])
-        if not lines or not isinstance(lines[-1].get("semantic"), dict):
+        lines = r.metrics.get(metric, [])
+        if not lines or not isinstance(lines[-1].get(metric), dict):
             continue
-        sem = lines[-1]["semantic"]
-        real = real or list(sem["class_share_real"])
-        fake[r.mode].append(list(sem["class_share_fake"]))
+        values = lines[-1][metric]
+        real = real or list(values[real_key])
+        fake[r.mode].append(list(values[fake_key]))
+    return real, fake
+
+
+def class_share_table(runs: Sequence[RunResult], class_names: Sequence[str]) -> Table | None:
+    """Per-class pixel shares of the reals and of each model's samples at its last evaluation."""
+    real, fake = _last_per_class(runs, "semantic", "class_share_real", "class_share_fake")
     if real is None:
         return None
     header = ("class", "real", *(MODEL_LABEL[m] for m in MODES))
@@ -100,15 +108,7 @@ def class_share_table(runs: Sequence[RunResult], class_names: Sequence[str]) -> 
 def class_presence_table(runs: Sequence[RunResult], class_names: Sequence[str]) -> Table | None:
     """Per class, the share of maps that contain it at all: reals, and each model's samples at its last
     evaluation (mean over seeds, the worst seed in brackets: a class one seed never draws shows there)."""
-    real: list[float] | None = None
-    fake: dict[str, list[list[float]]] = {m: [] for m in MODES}
-    for r in runs:
-        lines = r.metrics.get("structure", [])
-        if not lines or not isinstance(lines[-1].get("structure"), dict):
-            continue
-        st = lines[-1]["structure"]
-        real = real or list(st["presence_real"])
-        fake[r.mode].append(list(st["presence"]))
+    real, fake = _last_per_class(runs, "structure", "presence_real", "presence")
     if real is None:
         return None
     rows = []
