@@ -145,6 +145,8 @@ def main() -> None:
                                              "train.seed": base.train.seed + seed})
                 t0 = time.perf_counter()
                 train(cfg, run.root, resume=run.exists(), progress=not args.no_progress, dataset=dataset)
+                # Re-read before writing: another ablation may share --out (one process per core).
+                walls = json.loads(walls_file.read_text()) if walls_file.is_file() else {}
                 walls[name] = walls.get(name, 0.0) + time.perf_counter() - t0
                 walls_file.write_text(json.dumps(walls, indent=1))
                 print(f"{name}: {run_numbers(run)}", file=sys.stderr, flush=True)
@@ -154,6 +156,7 @@ def main() -> None:
                *FINAL_KEYS, "wall min"]
     real: dict[str, float] = {}
     rows = []
+    walls = json.loads(walls_file.read_text()) if walls_file.is_file() else {}
     for variant in variants:
         for mode in modes:
             per_seed = []
