@@ -104,7 +104,7 @@ def test_defaults_and_splits(cs_root):
 
 def test_pairs_photos_match(cs_root):
     pairs = load_cityscapes_pairs(cs_root, size=16)
-    assert pairs.photos.shape == (3, 3, 16, 16) and pairs.dataset.labels.shape == (3, 16, 16)
+    assert pairs.photos.shape == (3, 3, 16, 16) and pairs.labels.shape == (3, 16, 16)
 
 
 def test_out_of_range_values_name_all_files(cs_root, caplog):

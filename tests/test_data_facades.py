@@ -145,7 +145,7 @@ def test_unreadable_image(cmp_root):
 def test_pairs_and_photo_label_size_mismatch(cmp_root):
     pairs = load_facade_pairs(cmp_root, size=16)
     assert pairs.photos.shape == (4, 3, 16, 16) and pairs.photos.dtype.itemsize == 1
-    assert pairs.dataset.labels.shape == (4, 16, 16)
+    assert pairs.labels.shape == (4, 16, 16)
     write_cmp(cmp_root / "base/cmp_b0002.png", cmp_values(36, 48, 2), photo_size=(47, 36))
     (cmp_root / "extended/cmp_x0001.jpg").unlink()
     with pytest.raises(SemGANError) as info:
@@ -197,7 +197,7 @@ def test_pix2pix_facades_decoding(tmp_path):
     exact = load_dataset("facades-pix2pix", root=str(root), size=256, split="test")
     assert np.array_equal(exact.labels.numpy(), expected)
     pairs = load_facades_pix2pix_pairs(root, size=32, split="all")
-    assert pairs.photos.shape == (6, 3, 32, 32) and len(pairs.dataset) == 6
+    assert pairs.photos.shape == (6, 3, 32, 32) and len(pairs) == 6
 
 
 def test_cmp_palette_would_misdecode_the_facade_colour():
@@ -249,7 +249,7 @@ def test_real_cmp_base_set(cmp_base):
 @pytest.mark.slow
 def test_real_cmp_pairs_match_in_size(cmp_base):
     pairs = load_facade_pairs(cmp_base, size=64, split="base")
-    assert pairs.photos.shape == (378, 3, 64, 64) and pairs.dataset.meta["num_skipped"] == 0
+    assert pairs.photos.shape == (378, 3, 64, 64) and pairs.meta["num_skipped"] == 0
 
 
 def test_facades_cpu_preset_trains_on_the_real_set(cmp_base, tmp_path):

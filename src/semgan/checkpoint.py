@@ -6,10 +6,12 @@ weights_only=True)`` can read it and a file handed over by someone else cannot r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from torch import nn
 
 from semgan import __version__
 from semgan.errors import SemGANError
@@ -75,3 +77,36 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"this semgan ({__version__}) reads format {FORMAT} and older"
         )
     return ckpt
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def build_with_weights(build: Callable[[], M], weights: dict[str, Any], source: str | Path, what: str,
+                       hint: str = "") -> M:
+    """``build()`` a network and load ``weights`` into it, on the CPU, in eval mode.
+
+    The network is first built on the meta device, so that its shapes are checked against the weights before any
+    memory is allocated (a config cannot make us allocate what no file holds), and the weights must be finite.
+
+    Args:
+        build: makes the network from its config (no weights needed).
+        weights: its state dict, as read from a checkpoint or an exported model.
+        source: the file they came from, named in errors.
+        what: the network in words, e.g. ``"generator"``.
+        hint: appended to the non-finite error (e.g. which other checkpoints exist).
+    """
+    bad = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise SemGANError(f"{source} holds non-finite {what} weights ({', '.join(bad[:4])}"
+                          f"{', ...' if len(bad) > 4 else ''}); it cannot be used.{hint}")
+    with torch.device("meta"):
+        net = build()
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in weights.items() if torch.is_tensor(v)}
+    if got != expected:
+        wrong = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
+        raise SemGANError(f"{source}: the {what} weights do not fit its own config ({', '.join(wrong[:4])})")
+    net = net.to_empty(device="cpu")
+    net.load_state_dict(weights)
+    return net.eval()

@@ -46,6 +46,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         base = get_preset(args.preset)
     cfg = apply_cli(base, args.set, {"model.mode": args.mode, "train.steps": args.steps,
                                      "data.root": None if args.data_root is None else str(args.data_root)})
+    if args.family is not None and cfg.model.family != args.family:
+        raise SemGANError(f"--preset {args.preset} trains a {cfg.model.family} model; `semgan {args.family} train` "
+                          f"takes the {args.family} presets: "
+                          + ", ".join(n for n in PRESETS.names() if get_preset(n).model.family == args.family))
     if args.dry_run:
         print(json.dumps(flatten(cfg), indent=2))
         return 0
@@ -74,7 +78,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     samples = sample(run.G, args.n, run.palette, generator=torch.Generator().manual_seed(args.seed),
                      progress=not args.no_progress)
     out = write_samples(samples, args.out)
-    print(f"{args.n} samples of {run.cfg.model.mode} (step {run.step}) -> {out}/labels, {out}/color, {out}/grid.png")
+    print(f"{args.n} samples of {run.cfg.semgan_model().mode} (step {run.step}) -> {out}/labels, {out}/color, "
+          f"{out}/grid.png")
     return 0
 
 
@@ -180,14 +185,8 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semgan", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=f"semgan {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("train", help="train SemGAN or the RGB baseline")
-    p.add_argument("--preset", help=f"one of: {', '.join(PRESETS.names())} (default when resuming: the run's own)")
-    p.add_argument("--mode", choices=MODES, help="semgan (softmax head) or gan (RGB baseline)")
+def _add_train_arguments(p: argparse.ArgumentParser, presets: list[str]) -> None:
+    p.add_argument("--preset", help=f"one of: {', '.join(presets)} (default when resuming: the run's own)")
     p.add_argument("--out", required=True, type=Path, help="run folder (new or empty; or a run with --resume)")
     p.add_argument("--steps", type=NON_NEGATIVE, help="total steps of the run (train.steps)")
     p.add_argument("--data-root", type=Path, help="dataset folder (data.root), e.g. the CMP folder holding base/")
@@ -196,7 +195,78 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, mode=None, family=None)
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from semgan.dream import translate_folder
+    from semgan.translate import load_translator
+
+    tr = load_translator(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
+    out = translate_folder(tr, args.labels, args.out, seed=args.seed)
+    print(f"translated {args.labels} with {tr.source} (step {tr.step}) -> {out}/photos, {out}/grid.png")
+    return 0
+
+
+def _cmd_dream(args: argparse.Namespace) -> int:
+    from semgan.api import load
+    from semgan.dream import check_pair, dream, interpolate, write_dream, write_walk
+    from semgan.translate import load_translator
+
+    device = resolve_device(args.device, key="--device")
+    gen = load(args.generator, checkpoint=args.checkpoint, device=device)
+    tr = load_translator(args.translator, device=device)
+    check_pair(gen, tr, f"the generator {args.generator}")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise SemGANError(f"--out {args.out} is not an empty folder; choose a new one")
+    if args.interpolate:
+        if args.n < 2:
+            raise SemGANError(f"--interpolate walks between --n latents; --n {args.n} is fewer than 2")
+        out = write_walk(interpolate(gen, tr, seed=args.seed, keys=args.n, frames=args.frames), gen.palette, args.out)
+        print(f"a walk through {args.n} latents of seed {args.seed}, {args.frames} frames per leg -> {out}/strip.png, "
+              f"{out}/walk.gif, {out}/photos")
+    else:
+        out = write_dream(dream(gen, tr, args.n, seed=args.seed), gen.palette, args.out)
+        print(f"{args.n} maps of {gen.G.cfg.mode} (step {gen.step}) dreamed by {tr.source} -> {out}/grid.png, "
+              f"{out}/maps, {out}/photos")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semgan", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"semgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train SemGAN or the RGB baseline (or any family's preset)")
+    _add_train_arguments(p, PRESETS.names())
+    p.add_argument("--mode", choices=MODES, help="semgan (softmax head) or gan (RGB baseline)")
+
+    pix = sub.add_parser("pix2pix", help="train a label map -> photo translator; translate folders of maps")
+    pix_sub = pix.add_subparsers(dest="pix2pix_command", required=True, metavar="COMMAND")
+    p = pix_sub.add_parser("train", help="train pix2pix on paired maps and photos (a seeded share held out)")
+    _add_train_arguments(p, [n for n in PRESETS.names() if get_preset(n).model.family == "pix2pix"])
+    p.set_defaults(family="pix2pix")
+    p = pix_sub.add_parser("translate", help="turn a folder of label maps into photos")
+    p.add_argument("run", type=Path, help="pix2pix run folder or checkpoint file")
+    p.add_argument("--labels", type=Path, required=True, help="folder of index PNGs (e.g. semgan sample's labels/)")
+    p.add_argument("--out", type=Path, required=True, help="new folder: OUT/photos/<name>.png and OUT/grid.png")
+    p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints (default latest)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the translator's dropout (default 0)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_translate)
+
+    p = sub.add_parser("dream", help="dream photos: sample maps from a generator, translate them with pix2pix")
+    p.add_argument("--generator", type=Path, required=True, help="SemGAN or RGB-baseline run (or exported model)")
+    p.add_argument("--translator", type=Path, required=True, help="pix2pix run of the same class set")
+    p.add_argument("--n", type=POSITIVE, default=16, help="maps to dream (default 16); with --interpolate: keys")
+    p.add_argument("--seed", type=int, default=0, help="seeds the latents and the translator (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="new folder for labels/, maps/, photos/ and grid.png")
+    p.add_argument("--interpolate", action="store_true",
+                   help="walk a spherical path through --n latents (at least 2); writes strip.png and walk.gif")
+    p.add_argument("--frames", type=POSITIVE, default=16, help="frames per leg of the walk (default 16)")
+    p.add_argument("--checkpoint", default="latest", help="the generator's checkpoint (default latest)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_dream)
 
     p = sub.add_parser("sample", help="sample label maps from a trained run")
     p.add_argument("run", type=Path, help="run folder, checkpoint file, or exported model folder")

@@ -87,14 +87,14 @@ def resolve_config(cfg: RunConfig, saved: RunConfig | None = None) -> RunConfig:
     every = every or max(1, cfg.train.steps // DEFAULT_EVALUATIONS)
     return replace(
         cfg,
-        model=replace(cfg.model, mode=MODES[0]),
+        model=replace(cfg.semgan_model("semgan compare"), mode=MODES[0]),
         eval=replace(ev, metrics=tuple(metrics), every=every),
     )
 
 
 def run_config(base: RunConfig, spec: RunSpec) -> RunConfig:
     """The configuration of one run: ``base`` with its mode and seed."""
-    return replace(base, model=replace(base.model, mode=spec.mode), train=replace(base.train, seed=spec.seed))
+    return replace(base, model=replace(base.semgan_model(), mode=spec.mode), train=replace(base.train, seed=spec.seed))
 
 
 def check_compatible(saved: RunConfig, new: RunConfig, out: Path) -> None:

@@ -103,7 +103,7 @@ def export_model(run: str | Path, out: str | Path, *, which: str = RunDir.LATEST
 def model_card(doc: dict[str, Any]) -> str:
     """The README.md of an exported model."""
     cfg, data = from_dict(doc["config"]), doc["data"]
-    kind = "SemGAN (per-pixel softmax over the classes)" if cfg.model.mode == "semgan" else \
+    kind = "SemGAN (per-pixel softmax over the classes)" if cfg.semgan_model().mode == "semgan" else \
         "the RGB baseline (tanh head; maps are its output snapped to the palette)"
     rows = "\n".join(f"| {i} | {name} | `{tuple(rgb)}` |"
                      for i, (name, rgb) in enumerate(zip(data["class_names"], data["palette"], strict=True)))
@@ -180,7 +180,8 @@ def read_export(path: str | Path) -> tuple[RunConfig, dict[str, Any], int, dict[
     except (KeyError, TypeError, ValueError) as exc:
         raise SemGANError(f"{path / CONFIG}: incomplete model description ({exc})") from exc
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in Generator(cfg.model, num_classes, resolution).state_dict().items()}
+        G = Generator(cfg.semgan_model(str(path)), num_classes, resolution)
+        expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
     try:
         with safe_open(str(path / WEIGHTS), framework="pt") as f:
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from semgan.checkpoint import load_checkpoint
+from semgan.checkpoint import build_with_weights, load_checkpoint
 from semgan.config import RunConfig, from_dict
 from semgan.errors import SemGANError
 from semgan.labels import (
@@ -100,7 +100,7 @@ def sample(
 
 def grid_latents(cfg: RunConfig, n: int = 16) -> torch.Tensor:
     """The fixed latents (n, ld) of a run's sample grids: the same at every step, from their own seed."""
-    return latents(n, cfg.model.ld, generator=torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET))
+    return latents(n, cfg.semgan_model().ld, generator=torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET))
 
 
 def grid_image(G: Generator, z: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
@@ -156,22 +156,11 @@ def load_run(run: str | Path, *, which: str = "latest", device: str | torch.devi
                               "run")
         data, step = ckpt["data"], int(ckpt["step"])
         weights = ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]  # the moving average, when trained with one
-    bad = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()]
-    if bad:
-        hint = (f" Use an earlier checkpoint (--checkpoint; available: "
-                f"{', '.join(RunDir(source.parent.parent).checkpoint_names())})" if source.suffix == ".pt" else "")
-        raise SemGANError(f"{source} holds non-finite generator weights ({', '.join(bad[:4])}"
-                          f"{', ...' if len(bad) > 4 else ''}); it cannot draw maps.{hint}")
     num_classes, resolution = len(data["class_names"]), int(data["resolution"])
-    with torch.device("meta"):  # shapes first, memory after: a config cannot make us allocate what no file holds
-        G = Generator(cfg.model, num_classes, resolution)
-    expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in weights.items() if torch.is_tensor(v)}
-    if got != expected:
-        wrong = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
-        raise SemGANError(f"{source}: the generator weights do not fit its own config ({', '.join(wrong[:4])})")
-    G = G.to_empty(device="cpu")
-    G.load_state_dict(weights)
+    hint = (f" Use an earlier checkpoint (--checkpoint; available: "
+            f"{', '.join(RunDir(source.parent.parent).checkpoint_names())})" if source.suffix == ".pt" else "")
+    model_cfg = cfg.semgan_model(str(source))
+    G = build_with_weights(lambda: Generator(model_cfg, num_classes, resolution), weights, source, "generator", hint)
     G.to(device).eval()
     return LoadedRun(G=G, cfg=cfg, step=step, class_names=tuple(data["class_names"]),
                      palette=torch.as_tensor(data["palette"], dtype=torch.uint8))

@@ -22,6 +22,7 @@ from semgan.config.schema import (
     EvalConfig,
     Mode,
     ModelConfig,
+    Pix2PixModelConfig,
     RunConfig,
     SemGANModelConfig,
     TrainConfig,
@@ -29,6 +30,7 @@ from semgan.config.schema import (
 
 __all__ = [
     "G_LOSSES", "MODEL_FAMILIES", "MODES", "Mode", "PRECISIONS", "PRESETS", "PRESET_HELP", "DataConfig", "EvalConfig",
-    "ModelConfig", "RunConfig", "SemGANModelConfig", "TrainConfig", "add_preset", "apply_cli", "apply_overrides",
+    "ModelConfig", "Pix2PixModelConfig", "RunConfig", "SemGANModelConfig", "TrainConfig",
+    "add_preset", "apply_cli", "apply_overrides",
     "diff", "flatten", "from_dict", "get_preset", "to_dict", "valid_keys",
 ]  # fmt: skip

@@ -27,6 +27,7 @@ Augment = Literal["flip", "translation", "cutout"]
 DNorm = Literal["none", "spectral"]
 Precision = Literal["fp32", "bf16", "fp16"]
 DropoutRNG = Literal["torch", "hash"]
+Pix2PixInput = Literal["color", "onehot"]
 
 MODES: tuple[Mode, ...] = typing.get_args(Mode)
 G_LOSSES: tuple[str, ...] = typing.get_args(GLoss)
@@ -91,6 +92,7 @@ class DataConfig(Section):
     seed: int = 0  # generation seed (Colored Shapes) or split seed
     skip_bad: bool = False  # skip unreadable / invalid files instead of stopping (reported)
     hflip: bool = False  # also train on every map mirrored left-right (evaluation keeps the originals)
+    photos: str = ""  # pix2pix on a "folder" dataset: the folder of photos named like the maps (same relative path)
 
     def check(self) -> None:
         self.non_negative("size")
@@ -130,11 +132,40 @@ class SemGANModelConfig(Section):
             raise SemGANError(f"model.fake_temperature={self.fake_temperature}; expected > 0")
 
 
-#: family name -> its model-section dataclass; ``model.family`` selects one.
-MODEL_FAMILIES: dict[str, type[Section]] = {"semgan": SemGANModelConfig}
+@dataclass(frozen=True)
+class Pix2PixModelConfig(Section):
+    """The ``pix2pix`` family (Isola et al. 2017): label map -> photo with a U-Net and a 70x70 PatchGAN.
 
-#: The model section of a run (a union once there are several families).
-ModelConfig = SemGANModelConfig
+    The U-Net has log2(H) levels (``unet_128`` at 128 px, ``unet_256`` at 256 px), so maps must be square with a
+    power-of-two side of at least 32. Trained on paired data: a dataset whose maps have photos.
+    """
+
+    SECTION: ClassVar[str] = "model"
+
+    family: Literal["pix2pix"] = "pix2pix"
+    input: Pix2PixInput = "color"  # the label map as G and D see it: "color" (rendered, the reference) or "onehot"
+    ngf: int = 64  # U-Net channels after its first conv (reference 64)
+    ndf: int = 64  # PatchGAN channels after its first conv (reference 64)
+    d_layers: int = 3  # PatchGAN strided layers (3: 70x70 patches)
+    dropout: bool = True  # dropout 0.5 in the U-Net's middle levels, also when translating (as the paper does)
+    l1_weight: float = 100.0  # G loss = BCE(D(x, G(x)), 1) + l1_weight * |G(x) - y|
+    jitter: float = 286 / 256  # random jitter: upscale by this, random crop back, random flip; 1 = flips only
+    holdout: float = 0.1  # share of pairs held out for evaluation, chosen by name with data.seed
+
+    def check(self) -> None:
+        self.positive("ngf", "ndf", "d_layers")
+        self.non_negative("l1_weight")
+        if self.jitter < 1.0:
+            raise SemGANError(f"model.jitter={self.jitter}; expected >= 1 (1 = no resize-and-crop jitter)")
+        if not 0.0 <= self.holdout < 1.0:
+            raise SemGANError(f"model.holdout={self.holdout}; expected a share in [0, 1)")
+
+
+#: family name -> its model-section dataclass; ``model.family`` selects one.
+MODEL_FAMILIES: dict[str, type[Section]] = {"semgan": SemGANModelConfig, "pix2pix": Pix2PixModelConfig}
+
+#: The model section of a run: one of the families' sections.
+ModelConfig = SemGANModelConfig | Pix2PixModelConfig
 
 
 @dataclass(frozen=True)
@@ -197,6 +228,11 @@ class TrainConfig(Section):
                               "expected >= 0")
 
 
+#: The train keys of the ``semgan`` family's GAN recipe; pix2pix has its own loss and refuses them.
+GAN_ONLY_TRAIN_KEYS = ("g_loss", "d_loss", "fm_layer", "d_noise", "d_noise_steps", "d_noise_floor", "r1_gamma",
+                       "r1_every", "augment", "augment_p", "ada_target", "ada_images", "ema_half_life")
+
+
 @dataclass(frozen=True)
 class EvalConfig(Section):
     SECTION: ClassVar[str] = "eval"
@@ -213,13 +249,25 @@ class EvalConfig(Section):
 @dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=SemGANModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def semgan_model(self, what: str = "the run") -> SemGANModelConfig:
+        """The model section of a SemGAN / RGB-baseline run; a clear error for another family's."""
+        if not isinstance(self.model, SemGANModelConfig):
+            raise SemGANError(f"{what} is a {self.model.family} model; expected a SemGAN or RGB-baseline (GAN) one")
+        return self.model
 
     def __post_init__(self) -> None:
         # What spans sections (the sections checked themselves when they were built).
         m, t = self.model, self.train
-        if m.d_mbstd and t.batch % min(m.d_mbstd, t.batch):
+        if isinstance(m, SemGANModelConfig) and m.d_mbstd and t.batch % min(m.d_mbstd, t.batch):
             raise SemGANError(f"model.d_mbstd={m.d_mbstd}; expected 0 (off) or a group size dividing "
                               f"train.batch={t.batch}")
+        if isinstance(m, Pix2PixModelConfig):
+            unused = [f"train.{k}={getattr(t, k)!r}" for k in GAN_ONLY_TRAIN_KEYS
+                      if getattr(t, k) != getattr(TrainConfig, k)]
+            if unused:
+                raise SemGANError(f"{', '.join(unused)} has no effect on pix2pix (model.family=pix2pix); remove it")
+

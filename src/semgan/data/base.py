@@ -21,6 +21,7 @@ class LabelDataset:
         class_names: K names, index = class.
         palette: (K, 3) uint8 tensor, the colour of each class.
         meta: free-form provenance (source path, seed, class set, ...), JSON-serialisable.
+        photos: (N, 3, H, W) uint8 RGB photo of each map, for paired (pix2pix) data; None for maps alone.
     """
 
     name: str
@@ -28,6 +29,7 @@ class LabelDataset:
     class_names: tuple[str, ...]
     palette: torch.Tensor
     meta: dict[str, object] = field(default_factory=dict)
+    photos: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.labels.dtype != torch.uint8 or self.labels.dim() != 3:
@@ -46,6 +48,12 @@ class LabelDataset:
                 f"dataset {self.name!r}: label value {int(self.labels.max())} found, "
                 f"expected values in 0..{K - 1} for {K} classes"
             )
+
+        if self.photos is not None:
+            N, H, W = self.labels.shape
+            if tuple(self.photos.shape) != (N, 3, H, W) or self.photos.dtype != torch.uint8:
+                raise SemGANError(f"dataset {self.name!r}: photos must be ({N}, 3, {H}, {W}) uint8 to match the "
+                                  f"labels, got {self.photos.dtype} of shape {tuple(self.photos.shape)}")
 
     @property
     def num_classes(self) -> int:

@@ -23,14 +23,12 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from semgan.data.base import LabelDataset
 from semgan.data.classes import ClassSet, cityscapes_class_set, cityscapes_colors
 from semgan.data.prepare import (
     RESIZE_CONVENTION,
     DataSource,
-    PhotoLabelPairs,
     ab_files,
     check_size,
     decode_ab_set,
@@ -165,13 +163,13 @@ def load_cityscapes_pairs(
     classes: str | None = None,
     split: str | None = None,
     skip_bad: bool = False,
-) -> PhotoLabelPairs:
+) -> LabelDataset:
     """Label maps with their ``leftImg8bit`` photos, for a labels -> photo (pix2pix) stage. Not cached.
 
     Each pair is checked for equal photo and label sizes; a missing or mismatched photo is a bad pair.
 
     Returns:
-        Pairs whose ``photos`` are (N, 3, size, size) uint8, resized bicubic (antialiased).
+        The maps with their ``photos``, (N, 3, size, size) uint8, resized bicubic (antialiased).
     """
     check_size(size, "cityscapes")
     class_set = cityscapes_class_set(classes)
@@ -197,8 +195,8 @@ def load_cityscapes_pairs(
         "photo_resize": "PIL BICUBIC",
         **skipped_meta(skipped),
     }
-    ds = label_dataset("cityscapes", [d[0] for d in decoded], names, class_set, meta)
-    return PhotoLabelPairs(ds, torch.from_numpy(np.stack([d[1] for d in decoded])))
+    return label_dataset("cityscapes", [d[0] for d in decoded], names, class_set, meta,
+                         photos=[d[1] for d in decoded])
 
 
 @register_source("cityscapes-pix2pix")
@@ -214,7 +212,7 @@ def cityscapes_pix2pix_source(
     files, split_name = ab_files(base, split, "cityscapes-pix2pix")
 
     def build() -> LabelDataset:
-        return _decode_ab_set(base, files, class_set, out_size, split_name, skip_bad, photos=False)[0]
+        return _decode_ab_set(base, files, class_set, out_size, split_name, skip_bad, photos=False)
 
     config = {"size": out_size, "classes": class_set.name, "split": split_name, "skip_bad": skip_bad}
     return DataSource("cityscapes-pix2pix", base, tuple(files), config, build)
@@ -222,7 +220,7 @@ def cityscapes_pix2pix_source(
 
 def _decode_ab_set(
     base: Path, files: list[Path], class_set: ClassSet, size: int, split: str, skip_bad: bool, photos: bool
-) -> tuple[LabelDataset, list[np.ndarray]]:
+) -> LabelDataset:
     return decode_ab_set("cityscapes-pix2pix", base, files, partial(decode_cityscapes_colors, classes=class_set),
                          class_set, size=size, split=split, skip_bad=skip_bad, photos=photos, palette_note="colour")
 
@@ -234,11 +232,10 @@ def load_cityscapes_pix2pix_pairs(
     classes: str | None = None,
     split: str | None = None,
     skip_bad: bool = False,
-) -> PhotoLabelPairs:
+) -> LabelDataset:
     """Decoded label maps with the left-half photos of pix2pix ``cityscapes`` AB jpgs. Not cached."""
     check_size(size, "cityscapes-pix2pix")
     class_set = cityscapes_class_set(classes)
     base = require_root(root, "cityscapes-pix2pix", "the folder holding pix2pix's train/ and val/ AB jpgs")
     files, split_name = ab_files(base, split, "cityscapes-pix2pix")
-    ds, photos = _decode_ab_set(base, files, class_set, size, split_name, skip_bad, photos=True)
-    return PhotoLabelPairs(ds, torch.from_numpy(np.stack(photos)))
+    return _decode_ab_set(base, files, class_set, size, split_name, skip_bad, photos=True)

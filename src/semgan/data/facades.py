@@ -21,21 +21,17 @@ ratio.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from semgan.data.base import LabelDataset
 from semgan.data.classes import CMP_FACADES, PIX2PIX_FACADES
 from semgan.data.prepare import (
     RESIZE_CONVENTION,
     DataSource,
-    PhotoLabelPairs,
     ab_files,
     check_size,
     decode_ab_set,
@@ -50,6 +46,7 @@ from semgan.data.prepare import (
     relative_name,
     require_root,
     skipped_meta,
+    train_val_split,
 )
 from semgan.errors import SemGANError
 
@@ -63,41 +60,6 @@ _COLOR_HINT = (
     "CMP label PNGs are mode P with values 1..12; do not convert them to RGB. Colour label images "
     "(e.g. pix2pix jpgs) must be decoded by nearest colour: use the 'facades-pix2pix' dataset"
 )
-
-
-def train_val_split(
-    names: Sequence[str], *, val_fraction: float = VAL_FRACTION, seed: int = 0
-) -> tuple[list[int], list[int]]:
-    """A seeded, documented train/val split by hashing names.
-
-    Each name is ranked by SHA-256 of ``f"{seed}:{name}"``; the first ``round(n * val_fraction)`` form val
-    (at least one and at most n - 1 when n >= 2).
-    Unlike a permutation, the result does not depend on the NumPy version, and adding files (e.g. the extended
-    set next to the base set) only moves the rank threshold: on the old files, the old and new val sets are
-    nested, never reshuffled.
-
-    Args:
-        names: one stable name per item, e.g. the file stem ``"cmp_b0001"``.
-        val_fraction: share of items in val, in (0, 1).
-        seed: changes the split.
-
-    Returns:
-        (train, val) lists of indices into ``names``, each in increasing order.
-
-    >>> train, val = train_val_split([f"cmp_b{i:04d}" for i in range(1, 11)], val_fraction=0.2)
-    >>> len(train), len(val), sorted(train + val) == list(range(10))
-    (8, 2, True)
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise SemGANError(f"val_fraction must lie in (0, 1), got {val_fraction}")
-    def key(i: int) -> str:  # file names need not be UTF-8
-        return hashlib.sha256(f"{seed}:{names[i]}".encode("utf-8", "surrogateescape")).hexdigest()
-
-    rank = sorted(range(len(names)), key=key)
-    # At least one item on each side as soon as there are two, so that a small set never yields an empty split.
-    n = len(names)
-    n_val = min(n - 1, max(1, round(n * val_fraction))) if n >= 2 else 0
-    return sorted(rank[n_val:]), sorted(rank[:n_val])
 
 
 def read_cmp_labels(path: str | os.PathLike[str], size: int | None = None) -> np.ndarray:
@@ -218,7 +180,7 @@ def load_facade_pairs(
     split: str | None = None,
     seed: int = 0,
     skip_bad: bool = False,
-) -> PhotoLabelPairs:
+) -> LabelDataset:
     """CMP label maps with their photos (``cmp_*.jpg`` next to each PNG), for labels -> photo. Not cached.
 
     Each pair is checked for equal photo and label sizes; a missing photo or a size mismatch is a bad pair
@@ -232,7 +194,7 @@ def load_facade_pairs(
         skip_bad: skip bad pairs instead of failing.
 
     Returns:
-        Pairs with labels (N, size, size) uint8 in 0..11 and photos (N, 3, size, size) uint8.
+        The maps, (N, size, size) uint8 in 0..11, with their ``photos`` (N, 3, size, size) uint8.
     """
     check_size(size, "facades")
     base = require_root(root, "facades", f"the folder holding {LAYOUT}")
@@ -255,13 +217,12 @@ def load_facade_pairs(
         **_split_meta(split_name, parts, seed),
         **skipped_meta(skipped),
     }
-    ds = label_dataset("facades", [d[0] for d in decoded], names, CMP_FACADES, meta)
-    return PhotoLabelPairs(ds, torch.from_numpy(np.stack([d[1] for d in decoded])))
+    return label_dataset("facades", [d[0] for d in decoded], names, CMP_FACADES, meta, photos=[d[1] for d in decoded])
 
 
 def _decode_ab_set(
     base: Path, files: list[Path], size: int, split: str, skip_bad: bool, photos: bool
-) -> tuple[LabelDataset, list[np.ndarray]]:
+) -> LabelDataset:
     return decode_ab_set("facades-pix2pix", base, files, decode_facades_colors, PIX2PIX_FACADES, size=size,
                          split=split, skip_bad=skip_bad, photos=photos, palette_note="measured colour")
 
@@ -279,7 +240,7 @@ def facades_pix2pix_source(
     files, split_name = ab_files(base, split, "facades-pix2pix")
 
     def build() -> LabelDataset:
-        return _decode_ab_set(base, files, out_size, split_name, skip_bad, photos=False)[0]
+        return _decode_ab_set(base, files, out_size, split_name, skip_bad, photos=False)
 
     config = {"size": out_size, "classes": CMP_FACADES.name, "split": split_name, "skip_bad": skip_bad}
     return DataSource("facades-pix2pix", base, tuple(files), config, build)
@@ -291,10 +252,9 @@ def load_facades_pix2pix_pairs(
     size: int = DEFAULT_SIZE,
     split: str | None = None,
     skip_bad: bool = False,
-) -> PhotoLabelPairs:
+) -> LabelDataset:
     """Decoded label maps with the left-half photos of pix2pix ``facades`` AB jpgs. Not cached."""
     check_size(size, "facades-pix2pix")
     base = require_root(root, "facades-pix2pix", "the folder holding pix2pix's train/, val/, test/ AB jpgs")
     files, split_name = ab_files(base, split, "facades-pix2pix")
-    ds, photos = _decode_ab_set(base, files, size, split_name, skip_bad, photos=True)
-    return PhotoLabelPairs(ds, torch.from_numpy(np.stack(photos)))
+    return _decode_ab_set(base, files, size, split_name, skip_bad, photos=True)

@@ -43,10 +43,12 @@ from semgan.data.prepare import (
     DataSource,
     check_size,
     decode_all,
+    label_dataset,
     list_files,
     map_values,
     nearest_color,
     read_index_values,
+    read_photo,
     register_source,
     relative_name,
     require_dir,
@@ -313,3 +315,52 @@ def folder_source(
         "skip_bad": skip_bad,
     }
     return DataSource("folder", base, tuple(files), config, build)
+
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _photo_of(label: Path, base: Path, photos: Path) -> Path:
+    """The photo of a label map: the same relative path under ``photos``, any of :data:`PHOTO_SUFFIXES`."""
+    stem = photos / label.relative_to(base).with_suffix("")
+    found = next((p for s in PHOTO_SUFFIXES if (p := stem.with_suffix(s)).is_file()), None)
+    return found or stem.with_name(stem.name + ".{" + ",".join(s[1:] for s in PHOTO_SUFFIXES) + "}")  # named as missing
+
+
+def _decode_folder_pair(paths: tuple[Path, Path], fc: FolderClasses, size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    label, photo = paths
+    native = (_decode_index if fc.encoding == "index" else _decode_color)(label, fc, None)
+    return resize_labels(native, size), read_photo(photo, native.shape, size)
+
+
+def load_folder_pairs(
+    root: str | os.PathLike[str],
+    photos: str | os.PathLike[str],
+    *,
+    size: int | None = None,
+    classes: str | None = None,
+    split: str | None = None,
+    skip_bad: bool = False,
+) -> LabelDataset:
+    """The ``folder`` dataset's label maps with their photos, for pix2pix on your own data. Not cached.
+
+    The photo of ``ROOT/a/b.png`` is ``PHOTOS/a/b.jpg`` (or ``.jpeg``, ``.png``), the same size as the map.
+    Missing photos and size mismatches are bad pairs: one error listing them all, or skipped with ``skip_bad``.
+    """
+    source = folder_source(root=str(root), size=size, classes=classes, split=split, seed=0, skip_bad=skip_bad)
+    photo_dir = require_dir(Path(photos).absolute(), "data.photos, the folder of photos named like the label maps")
+    base, files = source.root, list(source.files)
+    fc = read_classes_file(Path(str(source.config["classes_file"])))
+    decoded, kept, skipped = decode_all(
+        [(f, _photo_of(f, base, photo_dir)) for f in files],
+        partial(_decode_folder_pair, fc=fc, size=size),
+        name_of=lambda p: relative_name(p[0], base),
+        what="label map/photo pairs",
+        skip_bad=skip_bad,
+        dataset="folder",
+    )
+    names = [relative_name(files[i], base) for i in kept]
+    meta = {"source": str(base), "photos": str(photo_dir), "format": f"folder of PNGs, encoding {fc.encoding}, "
+            "with photos", "split": split, "size": size, "resize": RESIZE_CONVENTION, "photo_resize": "PIL BICUBIC",
+            "classes_file": str(fc.path), **skipped_meta(skipped)}
+    return label_dataset("folder", [d[0] for d in decoded], names, fc.class_set, meta, photos=[d[1] for d in decoded])

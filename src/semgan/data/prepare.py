@@ -425,9 +425,11 @@ def stack_maps(maps: Sequence[np.ndarray], names: Sequence[str], dataset: str) -
 
 
 def label_dataset(
-    name: str, maps: Sequence[np.ndarray], names: list[str], class_set: ClassSet, meta: dict[str, object]
+    name: str, maps: Sequence[np.ndarray], names: list[str], class_set: ClassSet, meta: dict[str, object],
+    photos: Sequence[np.ndarray] | None = None,
 ) -> LabelDataset:
-    """Stack decoded maps into a :class:`LabelDataset` with the class set's names and palette.
+    """Stack decoded maps (and their (3, H, W) photos, for paired data) into a :class:`LabelDataset` with the
+    class set's names and palette.
 
     ``meta`` gains ``class_set``, ``num_classes`` and ``files`` (the kept files' names, in order).
     """
@@ -437,36 +439,48 @@ def label_dataset(
         class_names=class_set.class_names,
         palette=torch.from_numpy(class_set.palette_array()),
         meta={**meta, "class_set": class_set.name, "num_classes": class_set.num_classes, "files": names},
+        photos=None if photos is None else torch.from_numpy(np.stack(photos)),
     )
+
+
+def train_val_split(
+    names: Sequence[str], *, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """A seeded, documented train/val split by hashing names.
+
+    Each name is ranked by SHA-256 of ``f"{seed}:{name}"``; the first ``round(n * val_fraction)`` form val
+    (at least one and at most n - 1 when n >= 2).
+    Unlike a permutation, the result does not depend on the NumPy version, and adding files (e.g. the extended
+    set next to the base set) only moves the rank threshold: on the old files, the old and new val sets are
+    nested, never reshuffled.
+
+    Args:
+        names: one stable name per item, e.g. the file stem ``"cmp_b0001"``.
+        val_fraction: share of items in val, in (0, 1).
+        seed: changes the split.
+
+    Returns:
+        (train, val) lists of indices into ``names``, each in increasing order.
+
+    >>> train, val = train_val_split([f"cmp_b{i:04d}" for i in range(1, 11)], val_fraction=0.2)
+    >>> len(train), len(val), sorted(train + val) == list(range(10))
+    (8, 2, True)
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise SemGANError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+    def key(i: int) -> str:  # file names need not be UTF-8
+        return hashlib.sha256(f"{seed}:{names[i]}".encode("utf-8", "surrogateescape")).hexdigest()
+
+    rank = sorted(range(len(names)), key=key)
+    # At least one item on each side as soon as there are two, so that a small set never yields an empty split.
+    n = len(names)
+    n_val = min(n - 1, max(1, round(n * val_fraction))) if n >= 2 else 0
+    return sorted(rank[n_val:]), sorted(rank[:n_val])
 
 
 def skipped_meta(skipped: list[dict[str, str]]) -> dict[str, object]:
     """The ``meta`` entries that record skipped files."""
     return {"num_skipped": len(skipped), "skipped": skipped}
-
-
-@dataclass(frozen=True, eq=False)
-class PhotoLabelPairs:
-    """Label maps with their photos, for the pix2pix (labels -> photo) stage.
-
-    Attributes:
-        dataset: the label maps, (N, H, W) uint8, with class names and palette.
-        photos: (N, 3, H, W) uint8 RGB photos, resized with an antialiased filter to the maps' size.
-    """
-
-    dataset: LabelDataset
-    photos: torch.Tensor
-
-    def __post_init__(self) -> None:
-        N, H, W = self.dataset.labels.shape
-        if tuple(self.photos.shape) != (N, 3, H, W) or self.photos.dtype != torch.uint8:
-            raise SemGANError(
-                f"photos must be ({N}, 3, {H}, {W}) uint8 to match the labels, got {self.photos.dtype} "
-                f"of shape {tuple(self.photos.shape)}"
-            )
-
-    def __len__(self) -> int:
-        return len(self.dataset)
 
 
 # ------------------------------------------------------------------------------------------------ cache
@@ -831,8 +845,8 @@ def decode_ab_set(
     skip_bad: bool,
     photos: bool,
     palette_note: str,
-) -> tuple[LabelDataset, list[np.ndarray]]:
-    """Decode pix2pix AB jpgs (photo left, colour label right) into a dataset and, if asked, the photos.
+) -> LabelDataset:
+    """Decode pix2pix AB jpgs (photo left, colour label right) into a dataset, with its photos if asked.
 
     Shared by ``cityscapes-pix2pix`` and ``facades-pix2pix``; ``palette_note`` names the palette in ``meta``.
     """
@@ -853,5 +867,5 @@ def decode_ab_set(
         "resize": RESIZE_CONVENTION,
         **skipped_meta(skipped),
     }
-    ds = label_dataset(dataset, [d[0] for d in decoded], names, class_set, meta)
-    return ds, [d[1] for d in decoded if d[1] is not None]
+    return label_dataset(dataset, [d[0] for d in decoded], names, class_set, meta,
+                         photos=[d[1] for d in decoded if d[1] is not None] if photos else None)

@@ -12,10 +12,11 @@
 ``compute_metrics`` validates names against ``METRICS`` and returns a flat, JSON-able dict::
 
     {"swd": {"64": .., "32": .., "16": .., "avg": ..}, "ms_ssim": .., "ms_ssim_real": .., "ms_ssim_gap": .., "fid": ..,
-     "semantic": {...}, "structure": {...}, "n_real": N, "n_fake": M}
+     "semantic": {...}, "structure": {...}, "l1": .., "n_real": N, "n_fake": M}
 
-Report N with every number (FID is biased by small N; SWD needs equal counts; ProGAN uses 16384 images for SWD
-and 10,000 pairs for MS-SSIM).
+``l1`` is for paired sets (pix2pix's translations against their photos): the mean absolute difference on the
+[0, 1] scale. Report N with every number (FID is biased by small N; SWD needs equal counts; ProGAN uses 16384
+images for SWD and 10,000 pairs for MS-SSIM).
 """
 
 from __future__ import annotations
@@ -80,6 +81,16 @@ def _ms_ssim(inp: MetricInputs) -> dict[str, Any]:
 @METRICS.register("fid")
 def _fid(inp: MetricInputs) -> dict[str, Any]:
     return {"fid": fid.fid(inp.real_images, inp.fake_images, cache_dir=inp.fid_cache_dir, progress=inp.progress)}
+
+
+@METRICS.register("l1")
+def _l1(inp: MetricInputs) -> dict[str, Any]:
+    # Paired sets only (pix2pix: a translated map against its own photo): the i-th fake belongs to the i-th real.
+    if inp.real_images.shape != inp.fake_images.shape:
+        raise SemGANError(f"l1 compares paired images, but the sets are {tuple(inp.real_images.shape)} and "
+                          f"{tuple(inp.fake_images.shape)}; expected equal shapes, in the same order")
+    diff = (inp.real_images.float() - inp.fake_images.float()).abs().mean()
+    return {"l1": float(diff) / 255}  # mean absolute difference per channel, on the [0, 1] scale
 
 
 @METRICS.register("semantic")

@@ -16,10 +16,13 @@ map and the photo concatenated along channels. At ngf = ndf = 64 with colour inp
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 
 UNET_DOWNS = {"unet_128": 7, "unet_256": 8}
+M = TypeVar("M", bound=nn.Module)
 
 
 def _norm(channels: int) -> nn.Module:
@@ -107,7 +110,7 @@ class PatchDiscriminator(nn.Module):
         return self.model(x)
 
 
-def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+def init_weights(net: M, gain: float = 0.02) -> M:
     """The reference's ``init_type='normal'``: conv weights N(0, gain), batch-norm weights N(1, gain), biases 0."""
     for m in net.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):

@@ -183,8 +183,8 @@ def _protocol(doc: dict[str, Any], runs: Sequence[RunResult]) -> list[Block]:
         f"{ds.get('resolution', '?')}×{ds.get('resolution', '?')} px, {len(ds.get('class_names', []))} classes "
         f"({', '.join(ds.get('class_names', []))}).",
         f"**Models**: SemGAN (softmax over the classes) and GAN (RGB tanh head), otherwise the same configuration "
-        f"(below): {cfg.train.steps} steps, batch {cfg.train.batch}, lr {cfg.train.lr:g}, ks {cfg.model.ks}, "
-        f"ld {cfg.model.ld}, G loss `{cfg.train.g_loss}`; seeds {', '.join(map(str, seeds))}.",
+        f"(below): {cfg.train.steps} steps, batch {cfg.train.batch}, lr {cfg.train.lr:g}, ks {cfg.semgan_model().ks}, "
+        f"ld {cfg.semgan_model().ld}, G loss `{cfg.train.g_loss}`; seeds {', '.join(map(str, seeds))}.",
         f"**Evaluation**: every {cfg.eval.every} steps and at the last step"
         + (f" (steps {', '.join(map(str, evals))})" if 0 < len(evals) <= 12 else "")
         + f"; {per_set} generated images against as many real maps per set{whole}; metric seed {cfg.eval.seed}. "

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from semgan.tasks.base import FAMILIES, Task, build_task
+from semgan.tasks.base import FAMILIES, Task, build_task, load_task_data
 
-__all__ = ["FAMILIES", "Task", "build_task"]
+__all__ = ["FAMILIES", "Task", "build_task", "load_task_data"]

@@ -8,13 +8,13 @@ evaluation schedule, precision, compilation and the other ranks. A family owns w
 - its state (weights, optimizer moments, data order, its RNGs), for exact resume;
 - what a sample grid shows, and how it is evaluated.
 
-SemGAN and its RGB baseline are the family ``semgan`` (:mod:`semgan.tasks.semgan`). pix2pix will be the next:
-paired label maps and photos, no latent, an L1 + adversarial loss: the same five methods over other data.
+SemGAN and its RGB baseline are the family ``semgan`` (:mod:`semgan.tasks.semgan`); pix2pix is ``pix2pix``
+(:mod:`semgan.tasks.pix2pix`): paired label maps and photos, no latent, an L1 + adversarial loss, the same five
+methods over other data. A family also says which data it loads (``load_data``: maps alone, or maps with photos).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -56,14 +56,30 @@ class Task(Protocol):
         ...
 
 
-#: Builds a family's task: ``build(cfg, dataset, engine) -> Task``.
-TaskBuilder = Callable[..., Task]
+class TaskBuilder(Protocol):
+    """A family's task class: ``build(cfg, dataset, engine) -> Task``, and the data it trains on."""
+
+    def __call__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> Task: ...
+
+    def load_data(self, cfg: RunConfig) -> LabelDataset: ...
+
 
 FAMILIES: Registry[TaskBuilder] = Registry("model family")
 
 
+def family(cfg: RunConfig) -> TaskBuilder:
+    """The registered family of ``cfg.model.family``."""
+    import semgan.tasks.pix2pix  # noqa: F401  (registers the families)
+    import semgan.tasks.semgan  # noqa: F401
+
+    return FAMILIES.get(cfg.model.family)
+
+
 def build_task(cfg: RunConfig, dataset: LabelDataset, engine: Any) -> Task:
     """The task of ``cfg.model.family``."""
-    import semgan.tasks.semgan  # noqa: F401  (registers the family)
+    return family(cfg)(cfg, dataset, engine)
 
-    return FAMILIES.get(cfg.model.family)(cfg, dataset, engine)
+
+def load_task_data(cfg: RunConfig) -> LabelDataset:
+    """The data ``cfg``'s family trains on."""
+    return family(cfg).load_data(cfg)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from semgan.augment import AdaptiveP, augment
 from semgan.config import EvalConfig, RunConfig
-from semgan.data import LabelDataset
+from semgan.data import LabelDataset, dataset_from_config
 from semgan.data.sampler import EpochSampler
 from semgan.errors import SemGANError
 from semgan.evaluate import evaluate_generator
@@ -54,9 +54,14 @@ class SemGANTask:
         engine: the loop's :class:`~semgan.train.engine.Engine` (device, precision, ranks).
     """
 
+    @staticmethod
+    def load_data(cfg: RunConfig) -> LabelDataset:
+        return dataset_from_config(cfg.data)
+
     def __init__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> None:
         self.cfg, self.dataset, self.engine = cfg, dataset, engine
-        m, t = cfg.model, cfg.train
+        self.model_cfg = m = cfg.semgan_model()
+        t = cfg.train
         H, W = dataset.resolution
         if H != W:
             raise SemGANError(f"dataset {dataset.name!r} has {H}x{W} maps; the networks need square maps")
@@ -96,14 +101,14 @@ class SemGANTask:
         """What D sees of this rank's real batch: onehot (b, K, H, W) for SemGAN, rgb (b, 3, H, W) otherwise."""
         idx = self.engine.sync.shard(self.sampler.next()).to(self.engine.device)
         labels = self.labels.index_select(0, idx).long()  # (b, H, W)
-        if self.cfg.model.mode == "semgan":
+        if self.model_cfg.mode == "semgan":
             return self.engine.input(one_hot(labels, self.dataset.num_classes))
         return self.engine.input(uint8_to_rgb(colorize(labels, self.palette)))
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """What D sees of a fake batch: probs, or (``model.fake_input``) a one-hot map with the softmax's
         gradient (straight-through Gumbel sample or argmax), or a sharpened softmax; rgb for the baseline."""
-        m = self.cfg.model
+        m = self.model_cfg
         if m.mode != "semgan" or m.fake_input == "softmax":
             return self.G_fwd(z)
         logits = self.G_fwd(z, activate=False).float()  # (b, K, H, W)
@@ -131,7 +136,7 @@ class SemGANTask:
         """One D update then one G update; returns detached scalars (no host sync)."""
         t, engine = self.cfg.train, self.engine
         real = self.real_batch()
-        z = engine.sync.shard(latents(t.batch, self.cfg.model.ld, generator=self.latent_gen)).to(engine.device)
+        z = engine.sync.shard(latents(t.batch, self.model_cfg.ld, generator=self.latent_gen)).to(engine.device)
         r1 = t.r1_gamma > 0 and step % t.r1_every == 0
         with engine.autocast():
             real, fake = self.d_inputs(real, self.generate(z), step)

@@ -30,11 +30,11 @@ import torch
 
 from semgan import distributed
 from semgan.config import RunConfig, diff, to_dict
-from semgan.data import LabelDataset, dataset_from_config
+from semgan.data import LabelDataset
 from semgan.distributed import DistEnv
 from semgan.errors import SemGANError
 from semgan.run_dir import RunDir
-from semgan.tasks import Task, build_task
+from semgan.tasks import Task, build_task, load_task_data
 from semgan.train.engine import Engine, finite_tensors
 from semgan.train.evaluation import Evaluator
 from semgan.train.logger import Logger
@@ -123,7 +123,7 @@ def train(
             # restored when training ends, so that the caller's own float arithmetic is left as it was.
             torch.set_flush_denormal(True)
         if dataset is None:
-            dataset = dataset_from_config(cfg.data)
+            dataset = load_task_data(cfg)
         engine = Engine(cfg.train, device, env)
         task = build_task(cfg, dataset, engine)
         if env.rank > 0:  # dropout and noise draw from torch's RNG: after the shared init, a stream per rank

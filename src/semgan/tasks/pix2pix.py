@@ -1,0 +1,222 @@
+"""The ``pix2pix`` family (Isola et al. 2017): label map -> photo, on paired data, through the shared loop.
+
+One step, as in the reference (junyanz/pytorch-CycleGAN-and-pix2pix)::
+
+    x, y = jitter(map, photo)                    resize up by model.jitter, the same random crop and flip
+    fake = G(x)                                  (b, 3, H, W) in [-1, 1]
+    D step: 0.5 [BCE(D(x, y), 1) + BCE(D(x, fake), 0)]      one logit per 70x70 patch
+    G step: BCE(D(x, fake), 1) + l1_weight |fake - y|
+
+``x`` is the label map as the reference feeds it, rendered in the palette's colours in [-1, 1], or one-hot
+(``model.input``). A seeded share of the pairs (``model.holdout``, chosen by name) is held out: evaluation
+translates those maps and scores the result against their photos (``l1``, ``fid``). Translation runs the
+generator as the paper does at test time: batch statistics of the one image, dropout on
+(:func:`semgan.translate.translate`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from semgan.config import EvalConfig, Pix2PixModelConfig, RunConfig
+from semgan.data import LabelDataset, pairs_from_config
+from semgan.data.prepare import train_val_split
+from semgan.data.sampler import EpochSampler
+from semgan.errors import SemGANError
+from semgan.labels import colorize, make_grid, rgb_to_uint8, uint8_to_rgb
+from semgan.metrics import METRICS, compute_metrics
+from semgan.models.pix2pix import PatchDiscriminator, UnetGenerator, init_weights
+from semgan.tasks.base import FAMILIES
+from semgan.translate import encode_labels, translate
+
+GRID_PAIRS = 6  # maps in the sample grid (held-out ones first)
+
+
+def pix2pix_model(cfg: RunConfig) -> Pix2PixModelConfig:
+    if not isinstance(cfg.model, Pix2PixModelConfig):
+        raise SemGANError(f"model.family={cfg.model.family!r}; expected 'pix2pix'")
+    return cfg.model
+
+
+def unet_depth(size: int) -> int:
+    """U-Net levels for ``size`` px maps: down to a 1x1 bottleneck (7 = unet_128, 8 = unet_256)."""
+    depth = int(math.log2(size)) if size > 0 else 0
+    if size < 32 or 2**depth != size:
+        raise SemGANError(f"pix2pix needs square maps whose side is a power of two of at least 32 (the U-Net halves "
+                          f"it down to 1x1); got {size} px: set data.size, e.g. 128 (unet_128) or 256 (unet_256)")
+    return depth
+
+
+def build_networks(m: Pix2PixModelConfig, num_classes: int, size: int) -> tuple[UnetGenerator, PatchDiscriminator]:
+    """G and D of a pix2pix config for ``num_classes`` classes at ``size`` px (reference initialisation)."""
+    in_channels = 3 if m.input == "color" else num_classes
+    G = UnetGenerator(in_channels, 3, num_downs=unet_depth(size), ngf=m.ngf, dropout=m.dropout)
+    D = PatchDiscriminator(in_channels + 3, ndf=m.ndf, n_layers=m.d_layers)
+    return init_weights(G), init_weights(D)
+
+
+def holdout_split(dataset: LabelDataset, share: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, held-out) indices: a seeded split by file name (:func:`~semgan.data.prepare.train_val_split`)."""
+    files = dataset.meta.get("files")
+    names = ([str(n) for n in files] if isinstance(files, list) and len(files) == len(dataset)
+             else [f"{i:06d}" for i in range(len(dataset))])
+    if share <= 0:
+        return list(range(len(dataset))), []
+    return train_val_split(names, val_fraction=share, seed=seed)
+
+
+@FAMILIES.register("pix2pix")
+class Pix2PixTask:
+    """Networks, optimizers, paired data and RNG state of a pix2pix run, and its step.
+
+    Args:
+        cfg: the run's configuration (``model.family == "pix2pix"``).
+        dataset: label maps with ``photos``.
+        engine: the loop's :class:`~semgan.train.engine.Engine`.
+    """
+
+    @staticmethod
+    def load_data(cfg: RunConfig) -> LabelDataset:
+        return pairs_from_config(cfg.data)
+
+    def __init__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> None:
+        self.cfg, self.dataset, self.engine = cfg, dataset, engine
+        self.m = m = pix2pix_model(cfg)
+        t = cfg.train
+        if dataset.photos is None:
+            raise SemGANError(f"dataset {dataset.name!r} was loaded without photos; pix2pix trains on pairs")
+        H, W = dataset.resolution
+        if H != W:
+            raise SemGANError(f"dataset {dataset.name!r} has {H}x{W} maps; pix2pix needs square maps (set data.size)")
+        device = engine.device
+        torch.manual_seed(t.seed)  # the weight init, the same on every rank
+        self.G, self.D = build_networks(m, dataset.num_classes, H)
+        self.networks: dict[str, torch.nn.Module] = {"G": self.G, "D": self.D}
+        self.G_fwd, self.D_fwd = engine.prepare(self.G), engine.prepare(self.D)
+        betas = (t.beta1, t.beta2)
+        self.opt_G = engine.adam(self.G.parameters(), lr=t.lr, betas=betas, eps=t.eps)
+        self.opt_D = engine.adam(self.D.parameters(), lr=t.lr, betas=betas, eps=t.eps)
+
+        train_idx, held_idx = holdout_split(dataset, m.holdout, cfg.data.seed)
+        photos = dataset.photos
+        self.labels = dataset.labels[train_idx].to(device)  # (N, H, W) uint8
+        self.photos = photos[train_idx].to(device)  # (N, 3, H, W) uint8
+        self.held_labels, self.held_photos = dataset.labels[held_idx], photos[held_idx]  # on the CPU
+        self.palette = dataset.palette.to(device)
+        self.sampler = EpochSampler(len(self.labels), t.batch, torch.Generator().manual_seed(t.seed + 1))
+        self.jitter_gen = torch.Generator().manual_seed(t.seed + 2)  # crops and flips
+        # The grid: held-out maps first (what the model never saw), then training ones.
+        grid = (held_idx + train_idx)[:GRID_PAIRS]
+        self.grid_labels, self.grid_photos = dataset.labels[grid], photos[grid]
+
+    # -------------------------------------------------------------------------------------------- the step
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's (x, y): encoded maps (b, C, H, W) and photos (b, 3, H, W) in [-1, 1], jittered alike."""
+        engine, t = self.engine, self.cfg.train
+        B, (H, W) = t.batch, self.dataset.resolution
+        size = round(H * self.m.jitter)
+        # Drawn for the global batch on every rank, then shared out, like the data order.
+        offsets = torch.randint(0, size - H + 1, (B, 2), generator=self.jitter_gen)
+        flips = torch.rand(B, generator=self.jitter_gen) < 0.5
+        idx = engine.sync.shard(self.sampler.next()).to(engine.device)
+        offsets, flips = engine.sync.shard(offsets), engine.sync.shard(flips)
+        labels = self.labels.index_select(0, idx)  # (b, H, W) uint8
+        photos = uint8_to_rgb(self.photos.index_select(0, idx))  # (b, 3, H, W)
+        if size > H:  # the reference's load_size -> crop_size: maps by nearest neighbour, photos bicubic
+            up = F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest-exact")
+            labels = up[:, 0].to(torch.uint8)
+            photos = F.interpolate(photos, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
+            labels = torch.stack([lab[y:y + H, x:x + W] for lab, (y, x) in zip(labels, offsets.tolist(), strict=True)])
+            photos = torch.stack([p[:, y:y + H, x:x + W] for p, (y, x) in zip(photos, offsets.tolist(), strict=True)])
+        flip = flips.to(engine.device)
+        labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+        photos = torch.where(flip[:, None, None, None], photos.flip(-1), photos)
+        x = encode_labels(labels.long(), self.m.input, self.palette)
+        return engine.input(x), engine.input(photos)
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        """One D update then one G update (the reference's order); returns detached scalars."""
+        del step  # no schedule: constant learning rate
+        engine = self.engine
+        x, y = self.batch()
+        with engine.autocast():
+            fake = self.G_fwd(x)
+            self.D.requires_grad_(True)
+            real_logits = self.D_fwd(torch.cat([x, y], 1))
+            fake_logits = self.D_fwd(torch.cat([x, fake.detach()], 1))
+            loss_D = 0.5 * (_bce(real_logits, 1.0) + _bce(fake_logits, 0.0))
+        engine.step(loss_D, self.opt_D)
+        self.D.requires_grad_(False)
+        with engine.autocast():
+            g_logits = self.D_fwd(torch.cat([x, fake], 1))
+            loss_G_gan = _bce(g_logits, 1.0)
+            loss_L1 = (fake.float() - y.float()).abs().mean()
+            loss_G = loss_G_gan + self.m.l1_weight * loss_L1
+        engine.step(loss_G, self.opt_G)
+        self.D.requires_grad_(True)
+        return {
+            "loss_D": loss_D.detach(),
+            "loss_G": loss_G.detach(),
+            "loss_G_gan": loss_G_gan.detach(),
+            "loss_L1": loss_L1.detach(),
+            "D_real": torch.sigmoid(real_logits.detach().float()).mean(),
+            "D_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
+        }
+
+    # ------------------------------------------------------------------------------------- grids, scores
+
+    def translate(self, labels: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) maps -> (N, 3, H, W) uint8 photos, the paper's way (seeded dropout)."""
+        x = encode_labels(labels.long().to(self.engine.device), self.m.input, self.palette)
+        return rgb_to_uint8(translate(self.G, x, seed=self.cfg.eval.seed)).cpu()
+
+    def sample_grid(self) -> torch.Tensor:
+        """Rows of map | translation | photo (held-out maps first)."""
+        maps = colorize(self.grid_labels, self.dataset.palette)  # (n, 3, H, W) uint8
+        fakes = self.translate(self.grid_labels)
+        rows = torch.stack([maps, fakes, self.grid_photos], 1).flatten(0, 1)  # map, fake, photo per row
+        return make_grid(rows, nrow=3)
+
+    def evaluate(self, cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any] | None:
+        """Translate the held-out maps (rank 0; the others wait) and score them against their photos."""
+        if len(self.held_labels) == 0:
+            raise SemGANError("pix2pix evaluation scores held-out pairs, but model.holdout=0 holds none out; set "
+                              "model.holdout (e.g. 0.1) or eval.metrics=")
+        if not self.engine.env.is_main:
+            return None
+        for name in cfg.metrics:
+            METRICS.get(name)
+        n = len(self.held_labels) if cfg.n <= 0 else min(cfg.n, len(self.held_labels))
+        fakes = self.translate(self.held_labels[:n])
+        result = compute_metrics(self.held_photos[:n], fakes, list(cfg.metrics),
+                                 generator=torch.Generator().manual_seed(cfg.seed + 2), progress=progress)
+        return {"held_out": n, **result}
+
+    # --------------------------------------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "rng": {"jitter": self.jitter_gen.get_state(), "sampler": self.sampler.state_dict()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.jitter_gen.set_state(state["rng"]["jitter"])
+        self.sampler.load_state_dict(state["rng"]["sampler"])
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))

@@ -1,0 +1,179 @@
+"""pix2pix as a model family of the shared loop, translation, dreaming and latent walks, on tiny synthetic pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_same_state, straight_and_resumed
+from PIL import Image
+
+from semgan.api import load
+from semgan.checkpoint import load_checkpoint
+from semgan.cli import main
+from semgan.config import RunConfig, apply_overrides, get_preset
+from semgan.dream import dream, interpolate, read_label_folder, walk
+from semgan.errors import SemGANError
+from semgan.models.pix2pix import UnetGenerator
+from semgan.tasks.pix2pix import unet_depth
+from semgan.train import train
+from semgan.translate import load_translator, translate
+
+COLORS = [[0, 0, 0], [200, 30, 30], [30, 200, 30]]
+SIZE, N = 32, 10
+
+
+def _write_pairs(root: Path, colors: list[list[int]] = COLORS, n: int = N) -> tuple[Path, Path]:
+    """A folder dataset of ``n`` 32 px index maps (blocks of K classes) and photos that follow the maps."""
+    maps, photos = root / "maps", root / "photos"
+    maps.mkdir(parents=True)
+    photos.mkdir()
+    names = [f"c{i}" for i in range(len(colors))]
+    (maps / "classes.json").write_text(json.dumps({"names": names, "colors": colors}))
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        blocks = rng.integers(0, len(colors), (4, 4), dtype=np.uint8)
+        labels = np.kron(blocks, np.ones((8, 8), dtype=np.uint8))  # (32, 32)
+        Image.fromarray(labels, mode="L").save(maps / f"m{i:02d}.png")
+        photo = np.asarray(COLORS * 3, dtype=np.uint8)[labels] // 2 + rng.integers(0, 60, (SIZE, SIZE, 3), np.uint8)
+        Image.fromarray(photo.astype(np.uint8)).save(photos / f"m{i:02d}.png")
+    return maps, photos
+
+
+@pytest.fixture
+def pix_cfg(tmp_path: Path) -> RunConfig:
+    maps, photos = _write_pairs(tmp_path / "data")
+    return apply_overrides(get_preset("pix2pix-tiny"), {
+        "data.name": "folder", "data.root": str(maps), "data.photos": str(photos), "data.size": 0,
+        "train.device": "cpu", "model.holdout": 0.2, "eval.metrics": "l1", "eval.every": 10})
+
+
+def test_smoke_training_through_the_shared_loop(tmp_path, pix_cfg):
+    run = train(apply_overrides(pix_cfg, {"train.steps": 6}), tmp_path / "run", progress=False)
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert ckpt["family"] == "pix2pix" and ckpt["step"] == 6
+    assert {"G", "D", "opt_G", "opt_D"} <= set(ckpt)
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(s["loss_L1"]) and np.isfinite(s["loss_D"]) for s in stats)
+    (line,) = [json.loads(x) for x in (run / "metric-l1.jsonl").read_text().splitlines()]
+    assert line["step"] == 6 and line["n"] == 2 and 0 < line["l1"] < 1  # 20% of 10 held out
+    grid = np.asarray(Image.open(run / "grid.png"))
+    assert grid.shape[1] == 3 * SIZE + 4 * 2  # map | translation | photo, padded
+
+
+def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, pix_cfg):
+    a, b, _ = straight_and_resumed(pix_cfg, tmp_path)  # dropout, jitter, data order and Adam all continue
+    assert_same_state(a, b)
+    assert torch.equal(a["rng"]["jitter"], b["rng"]["jitter"])
+
+
+def test_onehot_input_and_gan_only_keys_refused(tmp_path, pix_cfg):
+    run = train(apply_overrides(pix_cfg, {"model.input": "onehot", "train.steps": 2, "eval.metrics": ""}),
+                tmp_path / "run", progress=False)
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["G"]["model.model.0.weight"].shape[1] == 3  # K = 3
+    with pytest.raises(SemGANError, match="train.r1_gamma=1.0 has no effect on pix2pix"):
+        apply_overrides(pix_cfg, {"train.r1_gamma": 1.0})
+    with pytest.raises(SemGANError, match="power of two"):
+        unet_depth(48)
+
+
+def test_translation_is_seeded_and_leaves_training_state_alone(tmp_path, pix_cfg):
+    run = train(apply_overrides(pix_cfg, {"train.steps": 4, "eval.metrics": ""}), tmp_path / "run", progress=False)
+    tr = load_translator(run)
+    labels, _ = read_label_folder(pix_cfg.data.root, 3)
+    before = {k: v.clone() for k, v in tr.G.state_dict().items()}
+    rng = torch.get_rng_state()
+    first, again = tr(labels[:3]), tr(labels[:3])
+    assert torch.equal(first, again) and first.dtype == torch.uint8 and first.shape == (3, 3, SIZE, SIZE)
+    assert all(torch.equal(v, before[k]) for k, v in tr.G.state_dict().items()), "running statistics untouched"
+    assert torch.equal(torch.get_rng_state(), rng), "torch's global RNG untouched"
+    # 32 px has no dropout level (num_downs - 5 = 0); at 64 px one: the seed drives it, image by image
+    torch.manual_seed(0)
+    G = UnetGenerator(3, 3, num_downs=6, ngf=4)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    out = translate(G, x, seed=0)
+    assert torch.equal(out, translate(G, x, seed=0)) and not torch.equal(out, translate(G, x, seed=5))
+    assert torch.equal(translate(G, x[1:], seed=1), out[1:]), "image i takes seed + i"
+
+
+def _two_runs(tmp_path: Path, pix_cfg: RunConfig) -> tuple[Path, Path]:
+    gen_cfg = apply_overrides(get_preset("tiny"), {"data.name": "folder", "data.root": pix_cfg.data.root,
+                                                   "train.device": "cpu", "train.steps": 2})
+    return (train(gen_cfg, tmp_path / "gen", progress=False),
+            train(apply_overrides(pix_cfg, {"train.steps": 2, "eval.metrics": ""}), tmp_path / "p2p", progress=False))
+
+
+def test_translate_and_dream_end_to_end(tmp_path, pix_cfg, capsys):
+    gen, p2p = _two_runs(tmp_path, pix_cfg)
+    assert main(["dream", "--generator", str(gen), "--translator", str(p2p), "--n", "5", "--out",
+                 str(tmp_path / "dream"), "--device", "cpu"]) == 0
+    for sub in ("labels", "maps", "photos"):
+        assert len(list((tmp_path / "dream" / sub).glob("*.png"))) == 5
+    assert Image.open(tmp_path / "dream" / "grid.png").size == (8 * SIZE + 9 * 2, 2 * SIZE + 3 * 2)  # 4 pairs a row
+    assert main(["pix2pix", "translate", str(p2p), "--labels", str(tmp_path / "dream" / "labels"), "--out",
+                 str(tmp_path / "tr"), "--device", "cpu"]) == 0
+    for i in range(5):  # the same map at the same place with the same seed: the same photo
+        a = np.asarray(Image.open(tmp_path / "tr" / "photos" / f"{i:04d}.png"))
+        assert np.array_equal(a, np.asarray(Image.open(tmp_path / "dream" / "photos" / f"{i:04d}.png")))
+    d = dream(load(gen, device="cpu"), load_translator(p2p), 5, seed=0)
+    assert np.array_equal(d.photos[0].permute(1, 2, 0).numpy(),
+                          np.asarray(Image.open(tmp_path / "dream" / "photos" / "0000.png")))
+
+    assert main(["dream", "--generator", str(gen), "--translator", str(p2p), "--n", "3", "--interpolate",
+                 "--frames", "4", "--out", str(tmp_path / "walk"), "--device", "cpu"]) == 0
+    gif = Image.open(tmp_path / "walk" / "walk.gif")
+    durations = []
+    for k in range(gif.n_frames):  # PIL merges equal neighbouring frames, adding up their durations
+        gif.seek(k)
+        durations.append(gif.info["duration"])
+    assert sum(durations) == 7 * 120 and gif.size == (2 * SIZE, SIZE)  # 2 legs x (4 - 1) + 1 frames, map | photo
+    assert Image.open(tmp_path / "walk" / "strip.png").size == (7 * SIZE + 8, 2 * SIZE + 3)
+    capsys.readouterr()
+
+
+def test_interpolation_frames_start_and_end_exactly_at_the_latents():
+    keys = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
+    path = walk(keys, frames=6)
+    assert path.shape == (11, 16)
+    assert torch.equal(path[0], keys[0]) and torch.equal(path[5], keys[1]) and torch.equal(path[10], keys[2])
+    mid = path[1:5].norm(dim=1)
+    assert (mid > 0.8 * keys[:2].norm(dim=1).min()).all(), "a great circle, not a chord through the origin"
+
+
+def test_interpolate_uses_the_seeded_latents(tmp_path, pix_cfg):
+    gen, p2p = _two_runs(tmp_path, pix_cfg)
+    g, tr = load(gen, device="cpu"), load_translator(p2p)
+    w = interpolate(g, tr, seed=3, keys=2, frames=5)
+    keys = dream(g, tr, 2, seed=3).latents
+    assert torch.equal(w.latents[0], keys[0]) and torch.equal(w.latents[-1], keys[1])
+    assert torch.equal(w.labels[0], dream(g, tr, 2, seed=3).labels[0])
+
+
+def test_bad_inputs_are_refused_naming_both_sides(tmp_path, pix_cfg, capsys):
+    gen, p2p = _two_runs(tmp_path, pix_cfg)
+    other = train(apply_overrides(get_preset("tiny"), {"train.device": "cpu", "train.steps": 1}), tmp_path / "shapes",
+                  progress=False)
+    assert main(["dream", "--generator", str(other), "--translator", str(p2p), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "classes" in err and "c0, c1, c2" in err and "background" in err
+    assert main(["dream", "--generator", str(p2p), "--translator", str(gen), "--out", str(tmp_path / "x")]) == 2
+    assert "pix2pix" in capsys.readouterr().err
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    Image.fromarray(np.full((SIZE, SIZE), 7, np.uint8), mode="L").save(bad / "seven.png")
+    Image.fromarray(np.zeros((SIZE, SIZE), np.uint8), mode="L").save(bad / "fine.png")
+    assert main(["pix2pix", "translate", str(p2p), "--labels", str(bad), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "seven.png: 7" in err and "fine.png" not in err and not (tmp_path / "y").exists()
+
+    (Path(pix_cfg.data.photos) / "m03.png").unlink()
+    (Path(pix_cfg.data.photos) / "m07.png").unlink()
+    missing = r"(?s)2 of 10 .*m03\.png: photo not found: .*m03\.\{jpg,jpeg,png\}.*m07\.png"
+    with pytest.raises(SemGANError, match=missing):
+        train(pix_cfg, tmp_path / "missing", progress=False)
+    assert main(["pix2pix", "train", "--preset", "tiny", "--out", str(tmp_path / "z")]) == 2
+    assert "pix2pix presets" in capsys.readouterr().err
