@@ -1,8 +1,13 @@
-"""What a run shows while it trains: a progress bar, ``stats.jsonl`` and TensorBoard (rank 0 only)."""
+"""What a run shows while it trains: a progress bar, ``stats.jsonl`` and TensorBoard (rank 0 only).
+
+On a terminal the progress bar; when stderr is not one (a log file, CI, ``nohup``), one plain line per logging
+interval instead of a bar's carriage returns. Time spent evaluating is kept out of the speed and the ETA.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import torch
@@ -33,15 +38,28 @@ class Logger:
             if progress:
                 print(f"run folder: {run.root} ({'resuming at step ' + str(step) if step else 'new'}); "
                       f"TensorBoard: tensorboard --logdir {run.tb_dir}", file=sys.stderr)
-        self.desc = desc
-        self.bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not (enabled and progress),
+        self.desc, self.total = desc, total
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not (enabled and progress and tty),
                         dynamic_ncols=True)
+        # Plain lines: the training time so far (evaluations excluded) and the steps it covered.
+        self.lines = enabled and progress and not tty
+        self.t_train, self.t_mark, self.first_step = 0.0, time.perf_counter(), step
 
     def advance(self) -> None:
         self.bar.update(1)
 
     def status(self, text: str | None) -> None:
-        """Say what the run is doing besides training steps (``None``: back to training)."""
+        """Say what the run is doing besides training steps (``None``: back to training; the time in between is
+        kept out of the speed and the ETA)."""
+        now = time.perf_counter()
+        if text:
+            self.t_train += now - self.t_mark
+            if self.lines:
+                print(f"{self.desc}: {text}...", file=sys.stderr, flush=True)
+        else:
+            self.bar.unpause()  # tqdm's clock restarts from its last update: the pause is not training time
+        self.t_mark = now
         self.bar.set_description(f"{self.desc} ({text})" if text else self.desc)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
@@ -53,6 +71,17 @@ class Logger:
                 self.tb.add_scalar(f"train/{k}", v, step)
         losses = {k: v for k, v in values.items() if k.startswith("loss")}
         self.bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
+        if self.lines:
+            self.print_line(step, losses)
+
+    def print_line(self, step: int, losses: dict[str, float]) -> None:
+        now = time.perf_counter()
+        self.t_train, self.t_mark = self.t_train + now - self.t_mark, now
+        rate = (step - self.first_step) / max(self.t_train, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("nan")
+        parts = " ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        print(f"{self.desc}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) {parts} "
+              f"{rate:.2f} steps/s, ETA {_duration(eta)}", file=sys.stderr, flush=True)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.enabled:
@@ -66,3 +95,11 @@ class Logger:
         self.bar.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN
+        return "?"
+    m, sec = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s"

@@ -311,7 +311,9 @@ def fit(
                 if step % t.sample_every == 0 or step == t.steps:
                     write_grid()
                 if evaluator is not None and evaluator.due(step) and not stopping:
+                    t_eval = time.perf_counter()
                     _evaluate(evaluator, task, step, logger, stop, env)
+                    last_time += time.perf_counter() - t_eval  # steps_per_s counts training time only
                     stopping = env.any(stop.is_set())
                 if step % t.ckpt_every == 0 or step == t.steps or stopping:
                     ckpt.save(step, losses=pending)
