@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -232,10 +233,46 @@ def _cmd_dream(args: argparse.Namespace) -> int:
     return 0
 
 
+DEVICE_HELP = "auto (CUDA when there is one), cpu, cuda or cuda:N"
+EXAMPLES = """examples:
+  semgan train --preset shapes-cpu --out runs/shapes               # ~10 min on 2 CPU cores
+  semgan train --out runs/shapes --resume --steps 6000             # continue it
+  semgan sample runs/shapes --seeds 0-15 --out samples             # one map per seed: seed0000.png, ...
+  semgan evaluate runs/shapes --metrics swd,ms_ssim,structure
+  semgan compare --preset facades-cpu --data-root data/cmp_facade_base --seeds 3 --out runs/cmp
+  semgan report runs/cmp                                           # report.html with tables, grids and plots
+  semgan pix2pix train --preset pix2pix-facades-cpu --data-root data/cmp_facade_base --out runs/p2p
+  semgan dream --generator runs/shapes --translator runs/p2p --n 16 --out dreams
+  torchrun --nproc-per-node 4 -m semgan train --preset shapes --out runs/big
+
+`semgan COMMAND --help` shows each command's options and defaults; `semgan presets` lists every preset."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help (not for flags, required options or options without a default);
+    descriptions and examples printed as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if (action.default is None or action.default is False or action.default == argparse.SUPPRESS
+                or action.required or not action.option_strings or "%(default)" in help_text):
+            return action.help
+        return f"{help_text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser shows defaults (argparse gives subparsers the parser's own class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semgan", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="semgan", description=__doc__.splitlines()[0] if __doc__ else None, epilog=EXAMPLES)
     parser.add_argument("--version", action="version", version=f"semgan {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(  # type: ignore[assignment]
+        dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train SemGAN or the RGB baseline (or any family's preset)")
     _add_train_arguments(p, PRESETS.names())
@@ -250,32 +287,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", type=Path, help="pix2pix run folder or checkpoint file")
     p.add_argument("--labels", type=Path, required=True, help="folder of index PNGs (e.g. semgan sample's labels/)")
     p.add_argument("--out", type=Path, required=True, help="new folder: OUT/photos/<name>.png and OUT/grid.png")
-    p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints (default latest)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the translator's dropout (default 0)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
+    p.add_argument("--seed", type=int, default=0, help="seeds the translator's dropout")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_translate)
 
     p = sub.add_parser("dream", help="dream photos: sample maps from a generator, translate them with pix2pix")
     p.add_argument("--generator", type=Path, required=True, help="SemGAN or RGB-baseline run (or exported model)")
     p.add_argument("--translator", type=Path, required=True, help="pix2pix run of the same class set")
-    p.add_argument("--n", type=POSITIVE, default=16, help="maps to dream (default 16); with --interpolate: keys")
-    p.add_argument("--seed", type=int, default=0, help="seeds the latents and the translator (default 0)")
+    p.add_argument("--n", type=POSITIVE, default=16, help="maps to dream; with --interpolate: keys")
+    p.add_argument("--seed", type=int, default=0, help="seeds the latents and the translator")
     p.add_argument("--out", type=Path, required=True, help="new folder for labels/, maps/, photos/ and grid.png")
     p.add_argument("--interpolate", action="store_true",
                    help="walk a spherical path through --n latents (at least 2); writes strip.png and walk.gif")
-    p.add_argument("--frames", type=POSITIVE, default=16, help="frames per leg of the walk (default 16)")
-    p.add_argument("--checkpoint", default="latest", help="the generator's checkpoint (default latest)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--frames", type=POSITIVE, default=16, help="frames per leg of the walk")
+    p.add_argument("--checkpoint", default="latest", help="the generator's checkpoint")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(func=_cmd_dream)
 
     p = sub.add_parser("sample", help="sample label maps from a trained run")
     p.add_argument("run", type=Path, help="run folder, checkpoint file, or exported model folder")
     p.add_argument("--n", type=POSITIVE, default=64, help="number of samples")
     p.add_argument("--seeds", help="one map per seed instead, e.g. 0-35,40 (color/seed0000.png, labels/...)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the latents (the same maps on every device)")
     p.add_argument("--out", type=Path, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
-    p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints (default latest)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_sample)
 
@@ -284,19 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fake", type=Path, help="folder of generated images")
     p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
     p.add_argument("--n", type=POSITIVE, help="use the first N images of each folder (sorted by name)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="seeds the metrics' randomness (SWD's projections)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_metrics)
 
     p = sub.add_parser("evaluate", help="sample a trained run and score it against its training data")
     p.add_argument("run", type=Path, help="run folder (or checkpoint file)")
     p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
-    p.add_argument("--n", type=NON_NEGATIVE, default=0, help="images per set (default 0: the whole training set)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=NON_NEGATIVE, default=0, help="images per set (0: the whole training set)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the latents and the metrics")
     p.add_argument("--checkpoint", default="latest", help="latest, or best-<metric>")
     p.add_argument("--data-root", type=Path, help="dataset folder, if it moved since training")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--out", type=Path, help="also write the result to this JSON file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_evaluate)

@@ -343,7 +343,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--out", required=True, type=Path,
                    help="compare folder: DIR/semgan-s<seed>, DIR/gan-s<seed>, DIR/report.{md,html}")
     p.add_argument("--steps", type=POSITIVE, help="total steps of each run (train.steps); may grow on a later call")
-    p.add_argument("--seeds", type=POSITIVE, default=1, help="training seeds per model (default 1)")
+    p.add_argument("--seeds", type=POSITIVE, default=1, help="training seeds per model")
     p.add_argument("--metrics",
                    help=f"comma-separated: swd,ms_ssim,semantic,structure,fid (default {','.join(DEFAULT_METRICS)})")
     p.add_argument("--eval-every", type=POSITIVE,

@@ -46,7 +46,7 @@ def _add_source_args(p: argparse.ArgumentParser, *, default_size: int | None) ->
         help="dataset split (cityscapes: train/val/test/trainval; facades: all/base/extended/"
         "train/val; pix2pix: train/val/test/all; folder: a subfolder)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of seeded splits (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of seeded splits")
     p.add_argument("--skip-bad", action="store_true", help="skip bad files (reported) instead of stopping")
     p.add_argument("--cache-dir", help="cache root (default: $SEMGAN_CACHE or ~/.cache/semgan)")
 
@@ -79,7 +79,7 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="write a colour grid of label maps")
     _add_source_args(p, default_size=None)
     p.add_argument("--out", required=True, help="output PNG path")
-    p.add_argument("--n", type=POSITIVE, default=16, help="number of maps, evenly spaced over the set (default 16)")
+    p.add_argument("--n", type=POSITIVE, default=16, help="number of maps, evenly spaced over the set")
     p.set_defaults(func=cmd_preview)
     return data
 
