@@ -32,3 +32,18 @@ def test_plain_lines_when_not_a_terminal_and_evaluation_kept_out_of_the_speed(tm
     rate = float(lines[-1].split(" steps/s")[0].rsplit(" ", 1)[1])
     trained = 20 / rate  # the plain line's training time for all 20 steps
     assert trained < stats[20]["time"] - stats[5]["time"] + 5 / stats[5]["steps_per_s"] - 0.8
+
+
+def test_tensorboard_holds_the_config_and_the_snapped_baseline_but_no_timestamps(tmp_path, tiny_cfg):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = apply_overrides(tiny_cfg, {"model.mode": "gan", "train.steps": 4, "train.log_every": 2,
+                                     "eval.metrics": "swd", "eval.n": 64})
+    run = train(cfg, tmp_path / "run", progress=False)
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"tensors": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert "eval/swd/avg" in tags["scalars"] and "eval_snapped/swd/avg" in tags["scalars"]
+    assert not any("time" in t for t in tags["scalars"]), "a timestamp is not a curve"
+    (text,) = [t for t in tags["tensors"] if t.startswith("config")]
+    assert b'"mode": "gan"' in acc.Tensors(text)[0].tensor_proto.string_val[0]

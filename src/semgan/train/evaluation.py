@@ -85,6 +85,8 @@ class Evaluator:
             self.run.append_metric(name, entry)
             for key, value in _scalars(name, result.get(name)).items():
                 logger.scalar(f"eval/{key}", value, step)
+            for key, value in _scalars(name, result.get("snapped", {}).get(name)).items():  # the baseline, snapped
+                logger.scalar(f"eval_snapped/{key}", value, step)
             current = headline(result, name)
             if current is not None and math.isfinite(current) and (not earlier or current < min(earlier)):
                 improved.append((name, current))

@@ -6,6 +6,7 @@ interval instead of a bar's carriage returns. Time spent evaluating is kept out 
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -28,13 +29,16 @@ class Logger:
         progress: show the progress bar.
     """
 
-    def __init__(self, run: RunDir, step: int, total: int, desc: str, *, enabled: bool, progress: bool) -> None:
+    def __init__(self, run: RunDir, step: int, total: int, desc: str, *, enabled: bool, progress: bool,
+                 config: dict[str, Any] | None = None) -> None:
         self.run, self.enabled = run, enabled
         self.tb: Any = None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter  # slow import; only when training
 
             self.tb = SummaryWriter(str(run.tb_dir), purge_step=step if step > 0 else None)
+            if config is not None:  # the resolved config beside the curves (TensorBoard's Text tab)
+                self.tb.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", step)
             if progress:
                 print(f"run folder: {run.root} ({'resuming at step ' + str(step) if step else 'new'}); "
                       f"TensorBoard: tensorboard --logdir {run.tb_dir}", file=sys.stderr)

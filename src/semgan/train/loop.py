@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from semgan import distributed
-from semgan.config import RunConfig, diff, to_dict
+from semgan.config import RunConfig, SemGANModelConfig, diff, to_dict
 from semgan.data import LabelDataset
 from semgan.distributed import DistEnv
 from semgan.errors import SemGANError
@@ -272,8 +272,9 @@ def fit(
         run.truncate_logs(step)  # logged after the checkpoint by a session that then died
     env.barrier()
 
-    logger = Logger(run, step, t.steps, f"{cfg.model.family}:{getattr(cfg.model, 'mode', '')} {dataset.name}",
-                    enabled=env.is_main, progress=progress)
+    label = cfg.model.mode if isinstance(cfg.model, SemGANModelConfig) else cfg.model.family
+    logger = Logger(run, step, t.steps, f"{label} {dataset.name}", enabled=env.is_main, progress=progress,
+                    config=to_dict(cfg))
     evaluator = (Evaluator(cfg.eval, t.steps, run, env, lambda name, extra: ckpt.save(step, name, extra=extra))
                  if cfg.eval.metrics else None)
     stop = StopFlag()
