@@ -196,6 +196,12 @@ def test_real_inception_file_and_features(tmp_path: Path) -> None:
     feats = fid_mod.extract_features(x, progress=False)
     assert feats.shape == (3, 2048) and feats.dtype == torch.float32
     assert torch.isfinite(feats).all() and float(feats.min()) >= 0  # pool_3 after ReLU
+    # The fingerprint of the shipped network behind our TF1-style resize and (x - 128) / 128 scaling, recorded
+    # 2026-11-30 (torch 2.13 CPU). The file's SHA-1 pins the network; this pins the whole feature path, so a change
+    # of resize, scaling or weights shows here before it shows as a silently different FID.
+    torch.testing.assert_close(feats[0, :6], torch.tensor([0.34088, 0.06821, 0.05943, 0.11877, 0.22128, 0.15423]),
+                               rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(feats.norm(dim=1), torch.tensor([19.7101, 19.5786, 19.358]), rtol=1e-4, atol=1e-3)
     # A set against itself: identical features, FID ~ 0 (rank-deficient covariance handled).
     mu, sigma = feature_statistics(feats)
     assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-5 * np.trace(sigma))
