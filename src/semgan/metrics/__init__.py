@@ -12,7 +12,7 @@
 ``compute_metrics`` validates names against ``METRICS`` and returns a flat, JSON-able dict::
 
     {"swd": {"64": .., "32": .., "16": .., "avg": ..}, "ms_ssim": .., "ms_ssim_real": .., "ms_ssim_gap": .., "fid": ..,
-     "semantic": {...}, "structure": {...}, "l1": .., "n_real": N, "n_fake": M}
+     "kid": .., "kid_std": .., "semantic": {...}, "structure": {...}, "l1": .., "n_real": N, "n_fake": M}
 
 ``l1`` is for paired sets (pix2pix's translations against their photos): the mean absolute difference on the
 [0, 1] scale. Report N with every number (FID is biased by small N; SWD needs equal counts; ProGAN uses 16384
@@ -22,7 +22,7 @@ images for SWD and 10,000 pairs for MS-SSIM).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from semgan.errors import SemGANError
 from semgan.labels import snap_to_palette
 
 # The submodules, not their same-named functions, so that ``semgan.metrics.swd`` stays the module.
-from semgan.metrics import fid, ms_ssim, semantic, structure, swd
+from semgan.metrics import fid, kid, ms_ssim, semantic, structure, swd
 from semgan.registry import Registry
 
 
@@ -60,6 +60,7 @@ class MetricInputs:
     palette: torch.Tensor | None
     fid_cache_dir: str | Path | None
     progress: bool = True
+    memo: dict[str, torch.Tensor] = field(default_factory=dict)  # Inception features, shared by FID and KID
 
 
 MetricFn = Callable[[MetricInputs], dict[str, Any]]
@@ -80,7 +81,23 @@ def _ms_ssim(inp: MetricInputs) -> dict[str, Any]:
 
 @METRICS.register("fid")
 def _fid(inp: MetricInputs) -> dict[str, Any]:
-    return {"fid": fid.fid(inp.real_images, inp.fake_images, cache_dir=inp.fid_cache_dir, progress=inp.progress)}
+    mu, sigma = fid.real_statistics(inp.real_images, cache_dir=inp.fid_cache_dir, progress=inp.progress,
+                                    features=lambda: _features(inp, "real"))
+    fake_mu, fake_sigma = fid.feature_statistics(_features(inp, "fake"))
+    return {"fid": fid.frechet_distance(mu, sigma, fake_mu, fake_sigma)}
+
+
+@METRICS.register("kid")
+def _kid(inp: MetricInputs) -> dict[str, Any]:
+    return kid.kid(_features(inp, "real"), _features(inp, "fake"), generator=inp.generator)
+
+
+def _features(inp: MetricInputs, which: str) -> torch.Tensor:
+    """FID Inception features of the real or fake set, computed once for FID and KID together."""
+    if which not in inp.memo:
+        images = inp.real_images if which == "real" else inp.fake_images
+        inp.memo[which] = fid.extract_features(images, progress=inp.progress)
+    return inp.memo[which]
 
 
 @METRICS.register("l1")
@@ -178,5 +195,5 @@ def compute_metrics(
     return result
 
 
-__all__ = ["METRICS", "MetricFn", "MetricInputs", "compute_metrics", "fid", "ms_ssim", "semantic", "structure",
-           "swd"]
+__all__ = ["METRICS", "MetricFn", "MetricInputs", "compute_metrics", "fid", "kid", "ms_ssim", "semantic",
+           "structure", "swd"]

@@ -293,8 +293,12 @@ def real_statistics(
     batch_size: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    features: Callable[[], torch.Tensor] | None = None,
 ) -> Statistics:
     """Feature statistics of a reference set, read from / written to the on-disk cache.
+
+    ``features``, when given, supplies the default network's features of ``images`` on a cache miss (a caller
+    that needs them anyway, such as KID, extracts them once).
 
     The cache is used only when the network is identified: the default Inception, or a ``feature_fn`` given
     together with a ``network_id`` naming it.
@@ -310,7 +314,10 @@ def real_statistics(
                     return data["mu"], data["sigma"]
             except (OSError, ValueError, KeyError):
                 pass  # an unreadable cache entry is recomputed and overwritten
-    feats = extract_features(images, feature_fn=feature_fn, batch_size=batch_size, device=device, progress=progress)
+    if features is not None and feature_fn is None:
+        feats = features()
+    else:
+        feats = extract_features(images, feature_fn=feature_fn, batch_size=batch_size, device=device, progress=progress)
     mu, sigma = feature_statistics(feats)
     if path is not None:
         _save_npz_atomic(path, {"mu": mu, "sigma": sigma, "n": np.array(images.shape[0])})
