@@ -139,10 +139,26 @@ def _fmt(value: object) -> str:
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
-    from semgan.metrics.folders import score_folders
+    from semgan.metrics.folders import fid_against_statistics, save_folder_statistics, score_folders
 
-    result = score_folders(args.real, args.fake, _metric_names(args.metrics), n=args.n, seed=args.seed,
-                           device=resolve_device(args.device, key="--device"), progress=not args.json)
+    device = resolve_device(args.device, key="--device")
+    if args.save_stats is not None:
+        _writable_file(args.save_stats)
+        count = save_folder_statistics(args.real, args.save_stats, n=args.n, device=device, progress=not args.json)
+        print(f"FID statistics of {count} images in {args.real} -> {args.save_stats}")
+        if args.fake is None:
+            return 0
+    if args.fake is None:
+        raise SemGANError("give a FAKE folder to score, or --save-stats FILE to store REAL's FID statistics")
+    if args.real.suffix == ".npz":
+        names = _metric_names(args.metrics)
+        if names != ["fid"]:
+            raise SemGANError(f"{args.real} holds FID statistics, which give FID only; got --metrics "
+                              f"{args.metrics}: pass --metrics fid")
+        result = fid_against_statistics(args.real, args.fake, n=args.n, device=device, progress=not args.json)
+    else:
+        result = score_folders(args.real, args.fake, _metric_names(args.metrics), n=args.n, seed=args.seed,
+                               device=device, progress=not args.json)
     _print_metrics(result, args.json)
     return 0
 
@@ -317,9 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("metrics", help="score two folders of images (SWD, MS-SSIM, FID, semantic)")
-    p.add_argument("real", type=Path, help="folder of reference images (PNG/JPG; RGB, grey or palette)")
-    p.add_argument("fake", type=Path, help="folder of generated images")
-    p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,semantic")
+    p.add_argument("real", type=Path, help="folder of reference images (PNG/JPG; RGB, grey or palette), or FID "
+                   "statistics (.npz: mu, sigma, as pytorch-fid writes them) with --metrics fid")
+    p.add_argument("fake", type=Path, nargs="?", help="folder of generated images")
+    p.add_argument("--save-stats", type=Path, metavar="FILE",
+                   help="write REAL's FID statistics to FILE (.npz, pytorch-fid's format) for later runs")
+    p.add_argument("--metrics", default="swd,ms_ssim,semantic", help="comma-separated: swd,ms_ssim,fid,kid,semantic")
     p.add_argument("--n", type=POSITIVE, help="use the first N images of each folder (sorted by name)")
     p.add_argument("--seed", type=int, default=0, help="seeds the metrics' randomness (SWD's projections)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)

@@ -283,6 +283,28 @@ def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, lambda f: np.savez(f, mu=arrays["mu"], sigma=arrays["sigma"], n=arrays["n"]))
 
 
+def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray, n: int) -> None:
+    """Write FID statistics as pytorch-fid's ``.npz`` (``mu`` (2048,), ``sigma`` (2048, 2048), plus ``n``)."""
+    _save_npz_atomic(Path(path), {"mu": np.asarray(mu), "sigma": np.asarray(sigma), "n": np.array(n)})
+
+
+def load_statistics(path: str | Path, dim: int = 2048) -> Statistics:
+    """Read FID statistics from a pytorch-fid-style ``.npz`` (keys ``mu`` and ``sigma``; never unpickled)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise SemGANError(f"cannot read FID statistics {path}: {exc}; expected an .npz with arrays 'mu' and "
+                          "'sigma' (pytorch-fid's --save-stats format)") from None
+    if mu.shape != (dim,) or sigma.shape != (dim, dim):
+        raise SemGANError(f"{path}: mu {mu.shape} and sigma {sigma.shape}; expected ({dim},) and ({dim}, {dim}), the "
+                          "FID Inception's pool_3 features")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise SemGANError(f"{path}: the statistics hold non-finite values")
+    return mu, sigma
+
+
 def real_statistics(
     images: torch.Tensor,
     *,

@@ -187,3 +187,26 @@ def score_folders(
         notes=notes,
     )
     return result
+
+
+def fid_against_statistics(stats: str | Path, fake_dir: str | Path, *, n: int | None = None,
+                           device: torch.device | str | None = None, progress: bool = True) -> dict[str, Any]:
+    """FID of a folder of images against stored statistics (a pytorch-fid ``.npz``, or one we wrote)."""
+    from semgan.metrics import fid
+
+    mu, sigma = fid.load_statistics(stats)
+    fake, _ = load_image_folder(fake_dir, n, progress=progress)
+    f_mu, f_sigma = fid.feature_statistics(fid.extract_features(fake, device=device, progress=progress))
+    return {"fid": fid.frechet_distance(mu, sigma, f_mu, f_sigma), "n_fake": int(fake.shape[0]),
+            "real_stats": str(stats), "fake_dir": str(fake_dir)}
+
+
+def save_folder_statistics(real_dir: str | Path, out: str | Path, *, n: int | None = None,
+                           device: torch.device | str | None = None, progress: bool = True) -> int:
+    """Write the FID statistics of a folder of images to ``out`` (pytorch-fid's ``.npz``); returns the count."""
+    from semgan.metrics import fid
+
+    real, _ = load_image_folder(real_dir, n, progress=progress)
+    mu, sigma = fid.feature_statistics(fid.extract_features(real, device=device, progress=progress))
+    fid.save_statistics(out, mu, sigma, int(real.shape[0]))
+    return int(real.shape[0])
