@@ -177,3 +177,17 @@ def test_bad_inputs_are_refused_naming_both_sides(tmp_path, pix_cfg, capsys):
         train(pix_cfg, tmp_path / "missing", progress=False)
     assert main(["pix2pix", "train", "--preset", "tiny", "--out", str(tmp_path / "z")]) == 2
     assert "pix2pix presets" in capsys.readouterr().err
+
+
+def test_cmp_pairs_and_the_seeded_held_out_split(shared_data):
+    from semgan.config import DataConfig
+    from semgan.data import pairs_from_config
+    from semgan.tasks.pix2pix import holdout_split
+
+    ds = pairs_from_config(DataConfig(name="facades", root=str(shared_data / "cmp_facade_base"), size=32))
+    assert ds.photos is not None and ds.photos.shape == (378, 3, 32, 32) and ds.num_classes == 12
+    train_idx, held = holdout_split(ds, 0.1, seed=0)
+    assert len(held) == 38 and not set(train_idx) & set(held) and len(train_idx) + len(held) == 378
+    assert holdout_split(ds, 0.1, seed=0) == (train_idx, held) and holdout_split(ds, 0.1, seed=1)[1] != held
+    with pytest.raises(SemGANError, match="no photos"):
+        pairs_from_config(DataConfig(name="shapes"))
