@@ -211,4 +211,4 @@ def test_compute_metrics_baseline_path(tiny_inception: None, tmp_path: Path) -> 
     with pytest.raises(SemGANError, match="uint8 RGB"):
         compute_metrics(real.float(), fake, ["swd"], generator=torch.Generator())
     with pytest.raises(SemGANError, match="unknown metric"):
-        compute_metrics(real, fake, ["kid"], generator=torch.Generator())
+        compute_metrics(real, fake, ["inception_score"], generator=torch.Generator())
