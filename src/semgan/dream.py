@@ -23,7 +23,7 @@ from PIL import Image
 from semgan.api import LabelMapGenerator
 from semgan.errors import SemGANError
 from semgan.io import atomic_write
-from semgan.labels import make_grid, read_label_png, write_label_png, write_rgb_png
+from semgan.labels import colorize, make_grid, read_label_png, write_label_png, write_rgb_png
 from semgan.sample import latents
 from semgan.translate import Translator
 
@@ -183,5 +183,5 @@ def translate_folder(tr: Translator, labels_dir: str | Path, out: str | Path, *,
     (out / "photos").mkdir()
     for name, photo in zip(names, photos, strict=True):
         write_rgb_png(out / "photos" / name, photo)
-    write_rgb_png(out / "grid.png", pair_grid(tr.palette.cpu()[labels[:32]].permute(0, 3, 1, 2), photos[:32]))
+    write_rgb_png(out / "grid.png", pair_grid(colorize(labels[:32], tr.palette.cpu()), photos[:32]))
     return out

@@ -83,3 +83,14 @@ def build_task(cfg: RunConfig, dataset: LabelDataset, engine: Any) -> Task:
 def load_task_data(cfg: RunConfig) -> LabelDataset:
     """The data ``cfg``'s family trains on."""
     return family(cfg).load_data(cfg)
+
+
+def parts_state(parts: dict[str, Any]) -> dict[str, Any]:
+    """The state dicts of a task's networks and optimizers, by name (``{"G": ..., "opt_G": ...}``)."""
+    return {name: part.state_dict() for name, part in parts.items()}
+
+
+def load_parts_state(parts: dict[str, Any], state: dict[str, Any]) -> None:
+    """The inverse of :func:`parts_state`."""
+    for name, part in parts.items():
+        part.load_state_dict(state[name])

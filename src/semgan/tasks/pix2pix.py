@@ -30,7 +30,7 @@ from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, rgb_to_uint8, uint8_to_rgb
 from semgan.metrics import METRICS, compute_metrics
 from semgan.models.pix2pix import PatchDiscriminator, UnetGenerator, init_weights
-from semgan.tasks.base import FAMILIES
+from semgan.tasks.base import FAMILIES, load_parts_state, parts_state
 from semgan.translate import encode_labels, translate
 
 GRID_PAIRS = 6  # maps in the sample grid (held-out ones first)
@@ -199,20 +199,17 @@ class Pix2PixTask:
 
     # --------------------------------------------------------------------------------------------- state
 
+    @property
+    def parts(self) -> dict[str, Any]:
+        """The networks and optimizers, by their checkpoint names."""
+        return {**self.networks, "opt_G": self.opt_G, "opt_D": self.opt_D}
+
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
-            "rng": {"jitter": self.jitter_gen.get_state(), "sampler": self.sampler.state_dict()},
-        }
+        return {**parts_state(self.parts),
+                "rng": {"jitter": self.jitter_gen.get_state(), "sampler": self.sampler.state_dict()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        load_parts_state(self.parts, state)
         self.jitter_gen.set_state(state["rng"]["jitter"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
 

@@ -41,7 +41,7 @@ from semgan.losses import (
 from semgan.models import Generator, build_models
 from semgan.parallel import sync_batchnorm
 from semgan.sample import grid_image, grid_latents, latents
-from semgan.tasks.base import FAMILIES
+from semgan.tasks.base import FAMILIES, load_parts_state, parts_state
 
 
 @FAMILIES.register("semgan")
@@ -223,24 +223,20 @@ class SemGANTask:
 
     # --------------------------------------------------------------------------------------------- state
 
+    @property
+    def parts(self) -> dict[str, Any]:
+        """The networks (G, D and G_ema when kept) and optimizers, by their checkpoint names."""
+        return {**self.networks, "opt_G": self.opt_G, "opt_D": self.opt_D}
+
     def state_dict(self) -> dict[str, Any]:
         return {
-            **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
+            **parts_state(self.parts),
             "rng": {"latent": self.latent_gen.get_state(), "sampler": self.sampler.state_dict()},
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        if self.G_ema is not None:
-            self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        load_parts_state(self.parts, state)
         if self.ada is not None:
             self.ada.load_state_dict(state["ada"])
         self.latent_gen.set_state(state["rng"]["latent"])
