@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import variant_overrides  # noqa: E402
 
 from semgan.config import apply_overrides, get_preset  # noqa: E402
-from semgan.evaluate import headline  # noqa: E402
+from semgan.metrics import headline  # noqa: E402
 from semgan.run_dir import RunDir  # noqa: E402
 from semgan.train import train  # noqa: E402
 

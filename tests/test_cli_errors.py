@@ -77,12 +77,12 @@ def test_sample_never_mixes_old_and_new_files(tiny_run, tmp_path, capsys):
 
 
 def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
-    import semgan.cli
+    import semgan.cli.train
 
     def boom(args):
         raise PermissionError(13, "Permission denied", "/some/where")
 
-    monkeypatch.setattr(semgan.cli, "_cmd_presets", boom)
+    monkeypatch.setattr(semgan.cli.train, "_cmd_presets", boom)
     assert main(["presets"]) == 2
     assert capsys.readouterr().err.strip() == "semgan: error: /some/where: Permission denied"
 
@@ -115,7 +115,7 @@ def _png_header(w: int, h: int) -> bytes:
 @pytest.mark.parametrize(("w", "h"), [(30000, 30000), (8000, 8000)])  # over PIL's own limit, and over ours only
 def test_images_over_the_pixel_budget_are_refused_before_decoding(w, h, tmp_path, capsys):
     root = _folder_with(tmp_path, {b"bomb.png": _png_header(w, h)})
-    argv = ["data", "info", "folder", "--root", str(root)]
+    argv = ["data", "info", "folder", "--data-root", str(root)]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "bomb.png" in err and "pixels" in err and "Traceback" not in err
@@ -129,5 +129,5 @@ def test_file_names_of_any_bytes(tmp_path, capsys):
 
     root = _folder_with(tmp_path, {})
     Image.fromarray(np.eye(8, dtype=np.uint8)).save(os.path.join(os.fsencode(root), b"\xff\xfe.png"))
-    assert main(["data", "info", "folder", "--root", str(root)]) == 0
+    assert main(["data", "info", "folder", "--data-root", str(root)]) == 0
     assert "4 maps" in capsys.readouterr().out

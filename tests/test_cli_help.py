@@ -37,3 +37,19 @@ def test_every_subcommand_help_shows_its_defaults(argv, capsys):
     assert "(default: None)" not in text and "(default: False)" not in text
     if argv in (["sample"], ["dream"], ["evaluate"]):
         assert "(default: auto)" in text and "(default: 0)" in text
+
+
+def test_the_dataset_folder_has_one_spelling():
+    from semgan.cli.completion import command_tree
+
+    options = {cmd.key: {n for o in cmd.options for n in o.names} for cmd in command_tree(PARSER)}
+    for key in ("train", "pix2pix train", "evaluate", "compare", "data prepare", "data info", "data preview"):
+        assert "--data-root" in options[key], key
+    assert not any({"--root", "--data", "--dataset", "--data-dir"} & names for names in options.values())
+
+
+def test_metrics_help_lists_each_metric_with_its_better_direction(capsys):
+    with pytest.raises(SystemExit):
+        PARSER.parse_args(["metrics", "--help"])
+    text = capsys.readouterr().out
+    assert "ms_ssim_gap (lower is better)" in text and "swd.avg (lower is better)" in text

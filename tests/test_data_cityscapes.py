@@ -11,12 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from semgan.data import load_dataset
-from semgan.data.cityscapes import (
-    decode_cityscapes_colors,
-    load_cityscapes_pairs,
-    load_cityscapes_pix2pix_pairs,
-)
+from semgan.config import DataConfig
+from semgan.data import load_dataset, pairs_from_config
+from semgan.data.cityscapes import decode_cityscapes_colors
 from semgan.data.classes import CITYSCAPES_CLASS_SETS, CITYSCAPES_LABELS
 from semgan.errors import SemGANError
 
@@ -103,7 +100,7 @@ def test_defaults_and_splits(cs_root):
 
 
 def test_pairs_photos_match(cs_root):
-    pairs = load_cityscapes_pairs(cs_root, size=16)
+    pairs = pairs_from_config(DataConfig(name="cityscapes", root=str(cs_root), size=16))
     assert pairs.photos.shape == (3, 3, 16, 16) and pairs.labels.shape == (3, 16, 16)
 
 
@@ -149,12 +146,12 @@ def test_photo_label_size_mismatch(cs_root):
     Image.new("RGB", (60, 30)).save(photo)
     (cs_root / "leftImg8bit/train/zurich/zurich_000000_000019_leftImg8bit.png").unlink()
     with pytest.raises(SemGANError) as info:
-        load_cityscapes_pairs(cs_root, size=8)
+        pairs_from_config(DataConfig(name="cityscapes", root=str(cs_root), size=8))
     msg = str(info.value)
     assert "2 of 3 photo/label pairs are bad" in msg
     assert "photo aachen_000000_000002_leftImg8bit.png is 60x30 but the label map is 64x32" in msg
     assert "photo not found" in msg and "zurich_000000_000019" in msg
-    assert len(load_cityscapes_pairs(cs_root, size=8, skip_bad=True)) == 1
+    assert len(pairs_from_config(DataConfig(name="cityscapes", root=str(cs_root), size=8, skip_bad=True))) == 1
 
 
 def test_missing_and_empty_folders(tmp_path):
@@ -200,7 +197,7 @@ def test_pix2pix_ab_decoding(tmp_path, ab_ids):
     exact = load_dataset("cityscapes-pix2pix", root=str(root), size=256, split="val")
     assert np.array_equal(exact.labels.numpy(), expected)
     assert len(load_dataset("cityscapes-pix2pix", root=str(root), size=8, split="all")) == 6
-    pairs = load_cityscapes_pix2pix_pairs(root, size=16)
+    pairs = pairs_from_config(DataConfig(name="cityscapes-pix2pix", root=str(root), size=16))
     assert pairs.photos.shape == (3, 3, 16, 16)
 
 

@@ -11,16 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semgan.data import load_dataset
+from semgan.config import DataConfig
+from semgan.data import load_dataset, pairs_from_config, prepare_dataset
 from semgan.data.classes import CMP_PALETTE, PIX2PIX_FACADES_PALETTE
-from semgan.data.facades import (
-    decode_facades_colors,
-    load_facade_pairs,
-    load_facades_pix2pix_pairs,
-    read_cmp_labels,
-    train_val_split,
-)
-from semgan.data.prepare import prepare_dataset
+from semgan.data.facades import decode_facades_colors, read_cmp_labels
+from semgan.data.files import train_val_split
 from semgan.errors import SemGANError
 
 # The shares over all 378 real base images at full resolution (notes section 4), in %.
@@ -143,18 +138,18 @@ def test_unreadable_image(cmp_root):
 
 
 def test_pairs_and_photo_label_size_mismatch(cmp_root):
-    pairs = load_facade_pairs(cmp_root, size=16)
+    pairs = pairs_from_config(DataConfig(name="facades", root=str(cmp_root), size=16))
     assert pairs.photos.shape == (4, 3, 16, 16) and pairs.photos.dtype.itemsize == 1
     assert pairs.labels.shape == (4, 16, 16)
     write_cmp(cmp_root / "base/cmp_b0002.png", cmp_values(36, 48, 2), photo_size=(47, 36))
     (cmp_root / "extended/cmp_x0001.jpg").unlink()
     with pytest.raises(SemGANError) as info:
-        load_facade_pairs(cmp_root, size=16)
+        pairs_from_config(DataConfig(name="facades", root=str(cmp_root), size=16))
     msg = str(info.value)
     assert "2 of 4 photo/label pairs are bad" in msg
     assert "base/cmp_b0002.png: photo cmp_b0002.jpg is 47x36 but the label map is 48x36" in msg
     assert "extended/cmp_x0001.png: photo not found" in msg
-    assert len(load_facade_pairs(cmp_root, size=16, skip_bad=True)) == 2
+    assert len(pairs_from_config(DataConfig(name="facades", root=str(cmp_root), size=16, skip_bad=True))) == 2
 
 
 def test_missing_empty_and_misplaced_folders(tmp_path, cmp_root):
@@ -196,7 +191,7 @@ def test_pix2pix_facades_decoding(tmp_path):
     assert lossy.palette.tolist() == PIX2PIX_FACADES_PALETTE_ARR.tolist()
     exact = load_dataset("facades-pix2pix", root=str(root), size=256, split="test")
     assert np.array_equal(exact.labels.numpy(), expected)
-    pairs = load_facades_pix2pix_pairs(root, size=32, split="all")
+    pairs = pairs_from_config(DataConfig(name="facades-pix2pix", root=str(root), size=32, split="all"))
     assert pairs.photos.shape == (6, 3, 32, 32) and len(pairs) == 6
 
 
@@ -248,7 +243,7 @@ def test_real_cmp_base_set(cmp_base):
 
 @pytest.mark.slow
 def test_real_cmp_pairs_match_in_size(cmp_base):
-    pairs = load_facade_pairs(cmp_base, size=64, split="base")
+    pairs = pairs_from_config(DataConfig(name="facades", root=str(cmp_base), size=64, split="base"))
     assert pairs.photos.shape == (378, 3, 64, 64) and pairs.meta["num_skipped"] == 0
 
 

@@ -1,4 +1,4 @@
-"""Shared decoding conventions and the prepare-once cache (manifest, staleness, rebuild)."""
+"""Shared decoding conventions and the prepare-once cache (manifest, staleness, rebuild, SEMGAN_CACHE=off)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from semgan.data import load_dataset
+from semgan.data import load_dataset, load_with_cache, prepare_dataset
 from semgan.data.classes import CMP_PALETTE
+from semgan.data.decode import MAX_LISTED, decode_all, nearest_color, resize_labels
 from semgan.data.facades import read_cmp_labels
-from semgan.data.prepare import (
-    MAX_LISTED,
-    cache_root,
-    decode_all,
-    load_with_cache,
-    natural_key,
-    nearest_color,
-    prepare_dataset,
-    resize_labels,
-)
+from semgan.data.files import natural_key
 from semgan.errors import SemGANError
+from semgan.io import cache_root
 
 
 @pytest.fixture
@@ -185,6 +178,29 @@ def test_cache_can_be_disabled(cmp_root, tmp_path, monkeypatch):
     with pytest.raises(SemGANError, match="caching is disabled"):
         prepare_dataset("facades", cmp_root, 8)
     assert prepare_dataset("facades", cmp_root, 8, cache_dir=tmp_path / "c").parent == tmp_path / "c" / "data"
+
+
+def test_cache_off_means_off_everywhere(cmp_root, tmp_path, monkeypatch):
+    """SEMGAN_CACHE=off: neither the dataset cache nor the FID real-statistics cache writes a file anywhere."""
+    from semgan.metrics.fid import default_cache_dir, real_statistics
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("SEMGAN_CACHE", "off")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.chdir(work)  # where a cache root read as the relative folder "off" would appear
+    before = sorted(cmp_root.rglob("*"))
+
+    assert load_dataset("facades", root=str(cmp_root), size=8).meta["cache"] is None
+    assert default_cache_dir() is None
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for _ in range(2):  # a second call finds no cache either, and computes again
+        mu, _sigma = real_statistics(images, feature_fn=lambda x: x.mean(dim=(2, 3)), network_id="rgb-mean",
+                                     progress=False)
+        assert mu.shape == (3,)
+    assert not list(home.rglob("*")) and not list(work.rglob("*")) and sorted(cmp_root.rglob("*")) == before
 
 
 def test_default_cache_location(monkeypatch, tmp_path):

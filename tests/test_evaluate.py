@@ -11,6 +11,7 @@ from semgan.cli import main
 from semgan.config import apply_overrides
 from semgan.data import load_dataset
 from semgan.evaluate import evaluate_generator, headline
+from semgan.metrics import METRICS, MetricSpec
 from semgan.sample import load_run
 from semgan.train import train
 
@@ -41,7 +42,20 @@ def test_evaluate_generator_both_modes(tmp_path, tiny_cfg, shapes, mode):
 def test_headline():
     assert headline({"swd": {"avg": 3.0}}, "swd") == 3.0
     assert headline({"semantic": {"fsd": 0.5}}, "semantic") == 0.5
+    assert headline({"ms_ssim": 0.3, "ms_ssim_gap": 0.1}, "ms_ssim") == 0.1
     assert headline({}, "fid") is None
+
+
+def test_each_metric_has_one_spec_with_its_headline_and_direction():
+    for name in METRICS.names():
+        spec = METRICS.get(name)
+        assert spec.name == name and spec.headline and spec.description, name
+    swd = METRICS.get("swd")
+    assert swd.headline == ("swd", "avg") and not swd.higher_is_better
+    assert swd.improves(1.0, [2.0, 3.0]) and not swd.improves(2.0, [1.0]) and swd.improves(5.0, [])
+    up = MetricSpec("up", swd.fn, ("up",), higher_is_better=True)
+    assert up.improves(3.0, [1.0, 2.0]) and not up.improves(1.0, [2.0]) and up.best([1.0, 3.0]) == 3.0
+    assert up.value({"up": 2}) == 2.0 and up.value({"up": "x"}) is None
 
 
 def test_in_training_evaluation_and_best_checkpoint(tmp_path, tiny_cfg):

@@ -20,8 +20,8 @@ from PIL import Image
 
 from semgan.checkpoint import load_checkpoint
 from semgan.cli import main
+from semgan.data.decode import read_index_values
 from semgan.data.folder import parse_classes, read_classes_file
-from semgan.data.prepare import read_index_values
 from semgan.errors import SemGANError
 from semgan.labels import read_label_png
 

@@ -138,7 +138,12 @@ def test_cache_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     real_statistics(images(4, 1), feature_fn=TinyNet(), network_id="tiny")
     assert len(list((tmp_path / "fid").glob("*.npz"))) == 1
     monkeypatch.delenv("SEMGAN_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fid_mod.default_cache_dir() == tmp_path / "xdg" / "semgan" / "fid"  # the dataset cache's root too
+    monkeypatch.delenv("XDG_CACHE_HOME")
     assert fid_mod.default_cache_dir() == Path.home() / ".cache" / "semgan" / "fid"
+    monkeypatch.setenv("SEMGAN_CACHE", "off")
+    assert fid_mod.default_cache_dir() is None
 
 
 def test_corrupt_cache_entry_is_recomputed(tmp_path: Path) -> None:

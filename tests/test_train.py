@@ -129,7 +129,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(tmp_path):
     import time
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "semgan.cli", "train", "--preset", "tiny", "--set", "train.device=cpu",
+    cmd = [sys.executable, "-m", "semgan", "train", "--preset", "tiny", "--set", "train.device=cpu",
            "--out", str(out), "--steps", "100000", "--no-progress"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

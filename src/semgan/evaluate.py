@@ -17,18 +17,10 @@ import torch
 from semgan.data import LabelDataset
 from semgan.distributed import DistEnv
 from semgan.labels import colorize
-from semgan.metrics import METRICS, compute_metrics
+from semgan.metrics import check_metric_names, compute_metrics
+from semgan.metrics import headline as headline  # re-exported: each metric's headline is its MetricSpec's
 from semgan.models import Generator
 from semgan.sample import Samples, latents, render_batches
-
-# The number that decides "best" for each metric (a path into its result; lower is better for all).
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "swd": ("swd", "avg"),
-    "fid": ("fid",),
-    "ms_ssim": ("ms_ssim_gap",),  # |fake - real|: a generator should be as diverse as the data, no more
-    "semantic": ("semantic", "fsd"),
-    "structure": ("structure", "count_tv_mean"),
-}
 
 
 def real_subset(dataset: LabelDataset, n: int, seed: int) -> torch.Tensor:
@@ -65,8 +57,7 @@ def evaluate_generator(
         The metrics dict of :func:`semgan.metrics.compute_metrics` plus ``mode`` and, for the baseline,
         ``snapped`` (the same metrics on its nearest-palette snapping); None on ranks other than 0.
     """
-    for name in metrics:
-        METRICS.get(name)  # unknown names fail before sampling
+    check_metric_names(metrics)  # unknown names fail before sampling
     env = env or DistEnv()
     real_labels = real_subset(dataset, n, seed).long()  # (N, H, W)
     z = latents(len(real_labels), G.cfg.ld, generator=torch.Generator().manual_seed(seed + 1))  # (N, ld)
@@ -91,15 +82,3 @@ def evaluate_generator(
         if snapped:
             result["snapped"] = score(fakes.label_images, snapped)
     return result
-
-
-def headline(result: dict[str, Any], metric: str) -> float | None:
-    """The single number of ``metric`` in a result dict, or None if absent."""
-    value: Any = result
-    for key in HEADLINE.get(metric, (metric,)):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return float(value) if isinstance(value, int | float) else None
-
-

@@ -5,6 +5,7 @@ goes through :func:`atomic_write`: the bytes go to a temporary file in the same 
 fsynced where it matters), and the file is renamed over the target. A crash at any moment leaves the old file
 or the new one, never half of one. Logs are appended a line at a time; a crash in the middle of a write can
 leave a partial last line, which :func:`read_jsonl` drops instead of refusing the whole log.
+:func:`cache_root` says where the on-disk caches (decoded datasets, FID statistics) live, or that they are off.
 """
 
 from __future__ import annotations
@@ -101,3 +102,26 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 def rewrite_jsonl(path: str | Path, records: list[dict[str, Any]]) -> None:
     """Atomically replace a JSON-lines file with ``records``."""
     write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+#: ``SEMGAN_CACHE`` values that turn every on-disk cache off.
+CACHE_OFF = ("off", "0", "none", "false", "no")
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder every semgan cache lives under, or ``None`` when caching is off.
+
+    ``cache_dir`` if given, else ``$SEMGAN_CACHE``, else ``$XDG_CACHE_HOME/semgan`` or ``~/.cache/semgan``;
+    ``None`` when ``SEMGAN_CACHE`` is ``off`` (or ``0``, ``none``, ``false``, ``no``). Decoded datasets go to
+    ``<root>/data/``, FID real-set statistics to ``<root>/fid/``; with ``None`` neither is read or written.
+    A user cache rather than a folder beside the data, because dataset folders are often read-only or shared.
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("SEMGAN_CACHE", "").strip()
+    if env.lower() in CACHE_OFF:
+        return None
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "semgan"

@@ -1,6 +1,6 @@
 """Cityscapes label maps (Cordts et al. 2016), from the official layout or from pix2pix's AB jpgs.
 
-Registered datasets (arguments as in :func:`semgan.data.load_dataset`; ``seed`` is unused):
+Registered datasets (fields of :class:`~semgan.config.DataConfig`; ``seed`` is unused):
 
 - ``cityscapes``: ``root`` holds the official layout ``gtFine/{split}/{city}/*_gtFine_labelIds.png``
   (mode L, labelIds 0..33; torchvision's layout). ``split``: ``train`` (default, 2975), ``val`` (500),
@@ -13,7 +13,8 @@ Registered datasets (arguments as in :func:`semgan.data.load_dataset`; ``seed`` 
 ``classes`` picks the class set: ``cityscapes22`` (default, our documented reading of the paper's "22 main
 classes"), ``full34``, ``train19`` (trainIds 0..18, void = 19) or ``categories8``. Maps are resized to
 ``size x size`` (default 128, as in the paper) with PIL NEAREST on the index map, squashing 2048x1024 to a
-square as pix2pix does.
+square as pix2pix does. Both have photos for a labels -> photo (pix2pix) stage
+(:func:`semgan.data.pairs_from_config`): ``leftImg8bit`` next to ``gtFine``, or the left half of each AB jpg.
 """
 
 from __future__ import annotations
@@ -24,27 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from semgan.data.base import LabelDataset
+from semgan.config import DataConfig
+from semgan.data.cache import DataSource
 from semgan.data.classes import ClassSet, cityscapes_class_set, cityscapes_colors
-from semgan.data.prepare import (
-    RESIZE_CONVENTION,
-    DataSource,
-    ab_files,
-    check_size,
-    decode_ab_set,
-    decode_all,
-    label_dataset,
-    list_files,
-    map_values,
-    nearest_color,
-    read_index_values,
-    read_photo,
-    register_source,
-    relative_name,
-    require_dir,
-    require_root,
-    skipped_meta,
-)
+from semgan.data.dataset import LabelDataset
+from semgan.data.decode import decode_to_dataset, map_values, nearest_color, read_index_values, read_photo
+from semgan.data.files import list_files, out_size, require_dir, require_root
+from semgan.data.pix2pix_ab import ab_source
+from semgan.data.registry import register_source
 from semgan.errors import SemGANError
 
 DEFAULT_SIZE = 128
@@ -113,129 +101,47 @@ def _photo_path(root: Path, label_path: Path) -> Path:
     return root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png"
 
 
-def _decode_pair(pair: tuple[Path, Path], class_set: ClassSet, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _decode_pair(pair: tuple[Path, Path], class_set: ClassSet, size: int | None) -> tuple[np.ndarray, np.ndarray]:
     label_path, photo_path = pair
     raw = read_index_values(label_path, hint=_COLOR_HINT)
     return map_values(raw, class_set, size), read_photo(photo_path, raw.shape, size)
 
 
-@register_source("cityscapes")
-def cityscapes_source(
-    *, root: str | None, size: int | None, classes: str | None, split: str | None, seed: int, skip_bad: bool
-) -> DataSource:
-    """Cityscapes label maps from ``gtFine/{split}/{city}/*_gtFine_labelIds.png`` (``seed`` is unused)."""
-    del seed  # the official splits need none
-    check_size(size, "cityscapes")
-    out_size = DEFAULT_SIZE if size is None else size
-    class_set = cityscapes_class_set(classes)
-    split_name, parts = _split_parts(split)
-    base = require_root(root, "cityscapes", f"the folder holding gtFine/, in {LAYOUT}")
-    files = _label_files(base, parts)
+@register_source("cityscapes", paired=True)
+def cityscapes_source(cfg: DataConfig) -> DataSource:
+    """Cityscapes label maps from ``gtFine/{split}/{city}/*_gtFine_labelIds.png`` (``seed`` is unused: the
+    official splits need none); their photos are the matching ``leftImg8bit/{split}/{city}/*_leftImg8bit.png``.
 
-    def build() -> LabelDataset:
-        maps, kept, skipped = decode_all(
-            files,
-            partial(read_cityscapes_labels, classes=class_set, size=out_size),
-            name_of=lambda p: relative_name(p, base),
-            what="label maps",
-            skip_bad=skip_bad,
-            dataset="cityscapes",
-        )
-        names = [relative_name(files[i], base) for i in kept]
-        meta = {
-            "source": str(base),
-            "format": "gtFine labelIds",
-            "split": split_name,
-            "size": out_size,
-            "resize": RESIZE_CONVENTION,
-            **skipped_meta(skipped),
-        }
-        return label_dataset("cityscapes", maps, names, class_set, meta)
-
-    config = {"size": out_size, "classes": class_set.name, "split": split_name, "skip_bad": skip_bad}
-    return DataSource("cityscapes", base, tuple(files), config, build)
-
-
-def load_cityscapes_pairs(
-    root: str | os.PathLike[str],
-    *,
-    size: int = DEFAULT_SIZE,
-    classes: str | None = None,
-    split: str | None = None,
-    skip_bad: bool = False,
-) -> LabelDataset:
-    """Label maps with their ``leftImg8bit`` photos, for a labels -> photo (pix2pix) stage. Not cached.
-
-    Each pair is checked for equal photo and label sizes; a missing or mismatched photo is a bad pair.
-
-    Returns:
-        The maps with their ``photos``, (N, 3, size, size) uint8, resized bicubic (antialiased).
+    A pair is bad when its photo is missing or its size differs from the map's. Labels are resized with PIL
+    NEAREST, photos with PIL BICUBIC (antialiased).
     """
-    check_size(size, "cityscapes")
-    class_set = cityscapes_class_set(classes)
-    split_name, parts = _split_parts(split)
-    base = require_root(root, "cityscapes", f"the folder holding gtFine/ and leftImg8bit/, in {LAYOUT}")
+    size = out_size(cfg.size, "cityscapes", DEFAULT_SIZE)
+    class_set = cityscapes_class_set(cfg.classes or None)
+    split, parts = _split_parts(cfg.split or None)
+    base = require_root(cfg.root or None, "cityscapes", f"the folder holding gtFine/ (and leftImg8bit/), in {LAYOUT}")
     files = _label_files(base, parts)
-    pairs = [(f, _photo_path(base, f)) for f in files]
-    decoded, kept, skipped = decode_all(
-        pairs,
-        partial(_decode_pair, class_set=class_set, size=size),
-        name_of=lambda p: relative_name(p[0], base),
-        what="photo/label pairs",
-        skip_bad=skip_bad,
-        dataset="cityscapes",
-    )
-    names = [relative_name(files[i], base) for i in kept]
-    meta = {
-        "source": str(base),
-        "format": "gtFine labelIds + leftImg8bit",
-        "split": split_name,
-        "size": size,
-        "resize": RESIZE_CONVENTION,
-        "photo_resize": "PIL BICUBIC",
-        **skipped_meta(skipped),
-    }
-    return label_dataset("cityscapes", [d[0] for d in decoded], names, class_set, meta,
-                         photos=[d[1] for d in decoded])
-
-
-@register_source("cityscapes-pix2pix")
-def cityscapes_pix2pix_source(
-    *, root: str | None, size: int | None, classes: str | None, split: str | None, seed: int, skip_bad: bool
-) -> DataSource:
-    """Cityscapes label maps decoded from pix2pix AB jpgs (right half) by nearest colour; no ``seed``."""
-    del seed
-    check_size(size, "cityscapes-pix2pix")
-    out_size = DEFAULT_SIZE if size is None else size
-    class_set = cityscapes_class_set(classes)
-    base = require_root(root, "cityscapes-pix2pix", "the folder holding pix2pix's train/ and val/ AB jpgs")
-    files, split_name = ab_files(base, split, "cityscapes-pix2pix")
+    meta = {"split": split, "size": size}
 
     def build() -> LabelDataset:
-        return _decode_ab_set(base, files, class_set, out_size, split_name, skip_bad, photos=False)
+        return decode_to_dataset("cityscapes", base, files,
+                                 partial(read_cityscapes_labels, classes=class_set, size=size), class_set,
+                                 what="label maps", skip_bad=cfg.skip_bad, meta={"format": "gtFine labelIds", **meta})
 
-    config = {"size": out_size, "classes": class_set.name, "split": split_name, "skip_bad": skip_bad}
-    return DataSource("cityscapes-pix2pix", base, tuple(files), config, build)
+    def build_pairs() -> LabelDataset:
+        pairs = [(f, _photo_path(base, f)) for f in files]
+        return decode_to_dataset("cityscapes", base, pairs, partial(_decode_pair, class_set=class_set, size=size),
+                                 class_set, what="photo/label pairs", skip_bad=cfg.skip_bad,
+                                 meta={"format": "gtFine labelIds + leftImg8bit", **meta}, photos=True)
+
+    config: dict[str, object] = {"size": size, "classes": class_set.name, "split": split, "skip_bad": cfg.skip_bad}
+    return DataSource("cityscapes", base, tuple(files), config, build, build_pairs)
 
 
-def _decode_ab_set(
-    base: Path, files: list[Path], class_set: ClassSet, size: int, split: str, skip_bad: bool, photos: bool
-) -> LabelDataset:
-    return decode_ab_set("cityscapes-pix2pix", base, files, partial(decode_cityscapes_colors, classes=class_set),
-                         class_set, size=size, split=split, skip_bad=skip_bad, photos=photos, palette_note="colour")
-
-
-def load_cityscapes_pix2pix_pairs(
-    root: str | os.PathLike[str],
-    *,
-    size: int = DEFAULT_SIZE,
-    classes: str | None = None,
-    split: str | None = None,
-    skip_bad: bool = False,
-) -> LabelDataset:
-    """Decoded label maps with the left-half photos of pix2pix ``cityscapes`` AB jpgs. Not cached."""
-    check_size(size, "cityscapes-pix2pix")
-    class_set = cityscapes_class_set(classes)
-    base = require_root(root, "cityscapes-pix2pix", "the folder holding pix2pix's train/ and val/ AB jpgs")
-    files, split_name = ab_files(base, split, "cityscapes-pix2pix")
-    return _decode_ab_set(base, files, class_set, size, split_name, skip_bad, photos=True)
+@register_source("cityscapes-pix2pix", paired=True)
+def cityscapes_pix2pix_source(cfg: DataConfig) -> DataSource:
+    """Cityscapes label maps decoded from pix2pix AB jpgs (right half) by nearest colour, with the left halves as
+    photos (``seed`` is unused: the folders are the splits)."""
+    class_set = cityscapes_class_set(cfg.classes or None)
+    return ab_source(cfg, "cityscapes-pix2pix", size=out_size(cfg.size, "cityscapes-pix2pix", DEFAULT_SIZE),
+                     decode_label=partial(decode_cityscapes_colors, classes=class_set), class_set=class_set,
+                     classes=class_set.name, palette_note="colour")

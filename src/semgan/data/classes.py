@@ -1,10 +1,11 @@
 """Class tables as data: the Cityscapes label table, its class sets, and the CMP Facade classes and palettes.
 
-Everything here is a plain table, so that a class set can be swapped without touching a loader. Sources (see
-``shared/notes/data-formats.md``):
+Everything here is a plain table, so that a class set can be swapped without touching a loader. Sources:
 
 - Cityscapes: ``cityscapesscripts/helpers/labels.py`` (mcordts/cityscapesScripts, same in PyPI 2.3.0),
-  embedded verbatim rather than depending on ``cityscapesscripts``; the class sets of notes sections 1.4-1.5.
+  embedded verbatim rather than depending on ``cityscapesscripts``. Class sets: the 34 labelIds, the 19
+  benchmark trainIds, the 8 categories (all from that table), and our ``cityscapes22`` (see
+  ``docs/datasets.md``; no public source defines the paper's "22 main classes").
 - CMP Facade Database: label PNG values 1..12 (checked on the real base set), MATLAB ``jet(12)`` palette.
 - pix2pix ``facades`` AB jpgs: the label colours *measured* on real files (they are not the CMP palette).
 
@@ -156,9 +157,9 @@ CITYSCAPES_LABEL_IDS = tuple(range(34))
 _BY_ID = {lab.id: lab for lab in CITYSCAPES_LABELS if lab.id >= 0}
 _LABEL_SOURCE = "Cityscapes labelIds 0..33"
 
-# Our choice (notes 1.5): the 19 benchmark classes (+1 so that void is 0), polegroup merged into pole, plus
-# the two most frequent large non-benchmark surfaces; rare classes (dynamic, rail track, guard rail, bridge,
-# tunnel, caravan, trailer) and ids 0-4 go to void.
+# Our choice (no public source defines 22 Cityscapes classes): the 19 benchmark classes (+1 so that void is
+# 0), polegroup merged into pole, plus the two most frequent large non-benchmark surfaces; rare classes (dynamic,
+# rail track, guard rail, bridge, tunnel, caravan, trailer) and ids 0-4 go to void.
 _C22_NAMES = (
     "void", "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
     "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle",
@@ -273,7 +274,8 @@ CMP_PALETTE: tuple[RGB, ...] = (
     (0, 0, 170), (0, 0, 255), (0, 85, 255), (0, 170, 255), (0, 255, 255), (85, 255, 170),
     (170, 255, 85), (255, 255, 0), (255, 170, 0), (255, 85, 0), (255, 0, 0), (170, 0, 0),
 )  # fmt: skip
-#: Label colours of the pix2pix ``facades`` jpgs, measured on real files (notes section 3), CMP class order.
+#: Label colours of the pix2pix ``facades`` jpgs, CMP class order, measured on flat regions of real files (two
+#: independent measurements agree within 2 per channel; they are MATLAB jet samples at about k/12).
 #: Not the CMP palette: decoding with that one turns the whole facade (0, 48, 255) into "window".
 PIX2PIX_FACADES_PALETTE: tuple[RGB, ...] = (
     (0, 0, 222), (0, 48, 255), (0, 128, 255), (1, 207, 255), (32, 255, 224), (112, 254, 142),

@@ -1,7 +1,7 @@
 """CMP Facade Database (Tyleček & Šára, GCPR 2013) label maps and photos, and pix2pix's ``facades`` AB jpgs.
 
-Registered datasets (arguments as in :func:`semgan.data.load_dataset`; ``classes`` must be ``None`` or
-``"cmp12"``, the only class set):
+Registered datasets (fields of :class:`~semgan.config.DataConfig`; ``classes`` must be empty or ``"cmp12"``,
+the only class set):
 
 - ``facades``: ``root`` holds ``base/`` (``cmp_b0001..0378.{jpg,png,xml}``) and/or ``extended/``
   (``cmp_x0001..0228``). The label PNGs are mode P whose pixel value is the class **1..12**; class = value - 1
@@ -16,7 +16,8 @@ Registered datasets (arguments as in :func:`semgan.data.load_dataset`; ``classes
 
 Maps are resized to ``size x size`` (default 128, as in the paper) with PIL NEAREST, squashing the aspect
 ratio.
-:func:`load_facade_pairs` also returns the photos for a labels -> photo (pix2pix) stage.
+Both have photos for a labels -> photo (pix2pix) stage (:func:`semgan.data.pairs_from_config`): the CMP
+``cmp_*.jpg`` next to each label PNG, or the left half of each AB jpg.
 """
 
 from __future__ import annotations
@@ -27,27 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from semgan.data.base import LabelDataset
+from semgan.config import DataConfig
+from semgan.data.cache import DataSource
 from semgan.data.classes import CMP_FACADES, PIX2PIX_FACADES
-from semgan.data.prepare import (
-    RESIZE_CONVENTION,
-    DataSource,
-    ab_files,
-    check_size,
-    decode_ab_set,
-    decode_all,
-    label_dataset,
-    list_files,
-    map_values,
-    nearest_color,
-    read_index_values,
-    read_photo,
-    register_source,
-    relative_name,
-    require_root,
-    skipped_meta,
-    train_val_split,
-)
+from semgan.data.dataset import LabelDataset
+from semgan.data.decode import decode_to_dataset, map_values, nearest_color, read_index_values, read_photo
+from semgan.data.files import list_files, out_size, require_root, train_val_split
+from semgan.data.pix2pix_ab import ab_source
+from semgan.data.registry import register_source
 from semgan.errors import SemGANError
 
 DEFAULT_SIZE = 128
@@ -90,8 +78,8 @@ def decode_facades_colors(rgb: np.ndarray, palette: np.ndarray | None = None) ->
     return nearest_color(rgb, pal)[0].astype(np.uint8)
 
 
-def _check_classes(classes: str | None, dataset: str) -> None:
-    if classes not in (None, CMP_FACADES.name):
+def _check_classes(classes: str, dataset: str) -> None:
+    if classes not in ("", CMP_FACADES.name):
         raise SemGANError(f"{dataset} has one class set, {CMP_FACADES.name!r} (12 classes); got classes={classes!r}")
 
 
@@ -118,7 +106,7 @@ def _cmp_files(root: Path, split: str | None, seed: int) -> tuple[list[Path], st
     return files, split, parts
 
 
-def _decode_pair(label_path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _decode_pair(label_path: Path, size: int | None) -> tuple[np.ndarray, np.ndarray]:
     raw = read_index_values(label_path, hint=_COLOR_HINT)
     photo = read_photo(label_path.with_suffix(".jpg"), raw.shape, size)
     return map_values(raw, CMP_FACADES, size), photo
@@ -131,130 +119,41 @@ def _split_meta(split: str, parts: list[str], seed: int) -> dict[str, object]:
     return meta
 
 
-@register_source("facades")
-def facades_source(
-    *, root: str | None, size: int | None, classes: str | None, split: str | None, seed: int, skip_bad: bool
-) -> DataSource:
-    """CMP Facade label maps from ``base/`` and/or ``extended/`` (``seed`` drives the train/val split)."""
-    check_size(size, "facades")
-    _check_classes(classes, "facades")
-    out_size = DEFAULT_SIZE if size is None else size
-    base = require_root(root, "facades", f"the folder holding {LAYOUT}")
-    files, split_name, parts = _cmp_files(base, split, seed)
+@register_source("facades", paired=True)
+def facades_source(cfg: DataConfig) -> DataSource:
+    """CMP Facade label maps from ``base/`` and/or ``extended/`` (``cfg.seed`` drives the train/val split); their
+    photos are the ``cmp_*.jpg`` next to each PNG.
 
-    def build() -> LabelDataset:
-        maps, kept, skipped = decode_all(
-            files,
-            partial(read_cmp_labels, size=out_size),
-            name_of=lambda p: relative_name(p, base),
-            what="label maps",
-            skip_bad=skip_bad,
-            dataset="facades",
-        )
-        names = [relative_name(files[i], base) for i in kept]
-        meta = {
-            "source": str(base),
-            "format": "CMP label PNGs (values 1..12 -> classes 0..11)",
-            "size": out_size,
-            "resize": RESIZE_CONVENTION,
-            **_split_meta(split_name, parts, seed),
-            **skipped_meta(skipped),
-        }
-        return label_dataset("facades", maps, names, CMP_FACADES, meta)
-
-    config: dict[str, object] = {
-        "size": out_size,
-        "classes": CMP_FACADES.name,
-        "split": split_name,
-        "skip_bad": skip_bad,
-    }
-    if split_name in ("train", "val"):
-        config["seed"] = seed
-    return DataSource("facades", base, tuple(files), config, build)
-
-
-def load_facade_pairs(
-    root: str | os.PathLike[str],
-    *,
-    size: int = DEFAULT_SIZE,
-    split: str | None = None,
-    seed: int = 0,
-    skip_bad: bool = False,
-) -> LabelDataset:
-    """CMP label maps with their photos (``cmp_*.jpg`` next to each PNG), for labels -> photo. Not cached.
-
-    Each pair is checked for equal photo and label sizes; a missing photo or a size mismatch is a bad pair
-    (an error listing all of them, or skipped with ``skip_bad``).
-
-    Args:
-        root: the folder holding ``base/`` and/or ``extended/``.
-        size: labels resized with PIL NEAREST, photos with PIL BICUBIC (antialiased), both to size x size.
-        split: as for the ``facades`` dataset.
-        seed: seed of the ``train``/``val`` split.
-        skip_bad: skip bad pairs instead of failing.
-
-    Returns:
-        The maps, (N, size, size) uint8 in 0..11, with their ``photos`` (N, 3, size, size) uint8.
+    A pair is bad when its photo is missing or its size differs from the map's (an error listing all of them, or
+    skipped with ``skip_bad``). Labels are resized with PIL NEAREST, photos with PIL BICUBIC (antialiased).
     """
-    check_size(size, "facades")
-    base = require_root(root, "facades", f"the folder holding {LAYOUT}")
-    files, split_name, parts = _cmp_files(base, split, seed)
-    decoded, kept, skipped = decode_all(
-        files,
-        partial(_decode_pair, size=size),
-        name_of=lambda p: relative_name(p, base),
-        what="photo/label pairs",
-        skip_bad=skip_bad,
-        dataset="facades",
-    )
-    names = [relative_name(files[i], base) for i in kept]
-    meta = {
-        "source": str(base),
-        "format": "CMP label PNGs + photos",
-        "size": size,
-        "resize": RESIZE_CONVENTION,
-        "photo_resize": "PIL BICUBIC",
-        **_split_meta(split_name, parts, seed),
-        **skipped_meta(skipped),
-    }
-    return label_dataset("facades", [d[0] for d in decoded], names, CMP_FACADES, meta, photos=[d[1] for d in decoded])
-
-
-def _decode_ab_set(
-    base: Path, files: list[Path], size: int, split: str, skip_bad: bool, photos: bool
-) -> LabelDataset:
-    return decode_ab_set("facades-pix2pix", base, files, decode_facades_colors, PIX2PIX_FACADES, size=size,
-                         split=split, skip_bad=skip_bad, photos=photos, palette_note="measured colour")
-
-
-@register_source("facades-pix2pix")
-def facades_pix2pix_source(
-    *, root: str | None, size: int | None, classes: str | None, split: str | None, seed: int, skip_bad: bool
-) -> DataSource:
-    """Facade label maps decoded from pix2pix AB jpgs (``seed`` is unused: the folders are the splits)."""
-    del seed
-    check_size(size, "facades-pix2pix")
-    _check_classes(classes, "facades-pix2pix")
-    out_size = DEFAULT_SIZE if size is None else size
-    base = require_root(root, "facades-pix2pix", "the folder holding pix2pix's train/, val/, test/ AB jpgs")
-    files, split_name = ab_files(base, split, "facades-pix2pix")
+    size = out_size(cfg.size, "facades", DEFAULT_SIZE)
+    _check_classes(cfg.classes, "facades")
+    base = require_root(cfg.root or None, "facades", f"the folder holding {LAYOUT}")
+    files, split, parts = _cmp_files(base, cfg.split or None, cfg.seed)
+    meta = {"size": size, **_split_meta(split, parts, cfg.seed)}
 
     def build() -> LabelDataset:
-        return _decode_ab_set(base, files, out_size, split_name, skip_bad, photos=False)
+        return decode_to_dataset("facades", base, files, partial(read_cmp_labels, size=size), CMP_FACADES,
+                                 what="label maps", skip_bad=cfg.skip_bad,
+                                 meta={"format": "CMP label PNGs (values 1..12 -> classes 0..11)", **meta})
 
-    config = {"size": out_size, "classes": CMP_FACADES.name, "split": split_name, "skip_bad": skip_bad}
-    return DataSource("facades-pix2pix", base, tuple(files), config, build)
+    def build_pairs() -> LabelDataset:
+        return decode_to_dataset("facades", base, files, partial(_decode_pair, size=size), CMP_FACADES,
+                                 what="photo/label pairs", skip_bad=cfg.skip_bad,
+                                 meta={"format": "CMP label PNGs + photos", **meta}, photos=True)
+
+    config: dict[str, object] = {"size": size, "classes": CMP_FACADES.name, "split": split, "skip_bad": cfg.skip_bad}
+    if split in ("train", "val"):
+        config["seed"] = cfg.seed
+    return DataSource("facades", base, tuple(files), config, build, build_pairs)
 
 
-def load_facades_pix2pix_pairs(
-    root: str | os.PathLike[str],
-    *,
-    size: int = DEFAULT_SIZE,
-    split: str | None = None,
-    skip_bad: bool = False,
-) -> LabelDataset:
-    """Decoded label maps with the left-half photos of pix2pix ``facades`` AB jpgs. Not cached."""
-    check_size(size, "facades-pix2pix")
-    base = require_root(root, "facades-pix2pix", "the folder holding pix2pix's train/, val/, test/ AB jpgs")
-    files, split_name = ab_files(base, split, "facades-pix2pix")
-    return _decode_ab_set(base, files, size, split_name, skip_bad, photos=True)
+@register_source("facades-pix2pix", paired=True)
+def facades_pix2pix_source(cfg: DataConfig) -> DataSource:
+    """Facade label maps decoded from pix2pix AB jpgs, with the left halves as photos (``seed`` is unused: the
+    folders are the splits)."""
+    _check_classes(cfg.classes, "facades-pix2pix")
+    return ab_source(cfg, "facades-pix2pix", size=out_size(cfg.size, "facades-pix2pix", DEFAULT_SIZE),
+                     decode_label=decode_facades_colors, class_set=PIX2PIX_FACADES, classes=CMP_FACADES.name,
+                     palette_note="measured colour")

@@ -33,30 +33,22 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from semgan.data.base import LabelDataset
+from semgan.config import DataConfig
+from semgan.data.cache import DataSource
 from semgan.data.classes import ClassSet
-from semgan.data.prepare import (
-    RESIZE_CONVENTION,
+from semgan.data.dataset import LabelDataset
+from semgan.data.decode import (
     BadFileError,
-    DataSource,
-    check_size,
-    decode_all,
-    label_dataset,
-    list_files,
+    decode_to_dataset,
     map_values,
     nearest_color,
     read_index_values,
     read_photo,
-    register_source,
-    relative_name,
-    require_dir,
-    require_root,
     resize_labels,
-    skipped_meta,
-    stack_maps,
 )
+from semgan.data.files import list_files, out_size, require_dir, require_root
+from semgan.data.registry import register_source
 from semgan.errors import SemGANError
 from semgan.labels import open_image, palette_array
 
@@ -259,62 +251,52 @@ def _decode_color(path: Path, fc: FolderClasses, size: int | None) -> np.ndarray
     return resize_labels(nearest.astype(np.uint8), size)
 
 
-@register_source("folder")
-def folder_source(
-    *, root: str | None, size: int | None, classes: str | None, split: str | None, seed: int, skip_bad: bool
-) -> DataSource:
-    """Label PNGs under ``root`` (or ``root/<split>``) with a classes file (``seed`` is unused)."""
-    del seed
-    check_size(size, "folder")
-    base = require_root(root, "folder", "a folder of label PNGs with a classes file")
+@register_source("folder", paired=True)
+def folder_source(cfg: DataConfig) -> DataSource:
+    """Label PNGs under ``root`` (or ``root/<split>``) with a classes file (``seed`` is unused).
+
+    Their photos (pix2pix) are in ``cfg.photos``: the photo of ``ROOT/a/b.png`` is ``PHOTOS/a/b.jpg`` (or
+    ``.jpeg``, ``.png``), the same size as the map. Missing photos and size mismatches are bad pairs: one error
+    listing them all, or skipped with ``skip_bad``.
+    """
+    size = out_size(cfg.size, "folder", None)
+    base = require_root(cfg.root or None, "folder", "a folder of label PNGs with a classes file")
+    split = cfg.split or None
     data_dir = base
     if split:
         if Path(split).is_absolute() or ".." in Path(split).parts:
             raise SemGANError(f"folder: split must be a subfolder name of {base}, got {split!r}")
         data_dir = require_dir(base / split, f"split {split!r} as a subfolder of {base}")
-    fc = read_classes_file(find_classes_file(base, classes))
+    fc = read_classes_file(find_classes_file(base, cfg.classes or None))
     what = "label PNGs (index maps of mode L or P)" if fc.encoding == "index" else "colour label PNGs"
     files = list_files(data_dir, ["**/*.png"], what=what)
     decode = _decode_index if fc.encoding == "index" else _decode_color
+    fmt = f"folder of PNGs, encoding {fc.encoding}"
+    meta = {"split": split, "size": size, "classes_file": str(fc.path)}
 
     def build() -> LabelDataset:
-        maps, kept, skipped = decode_all(
-            files,
-            partial(decode, fc=fc, size=size),
-            name_of=lambda p: relative_name(p, base),
-            what="label maps",
-            skip_bad=skip_bad,
-            dataset="folder",
-        )
-        names = [relative_name(files[i], base) for i in kept]
-        meta = {
-            "source": str(base),
-            "format": f"folder of PNGs, encoding {fc.encoding}",
-            "split": split,
-            "size": size,
-            "resize": RESIZE_CONVENTION,
-            "classes_file": str(fc.path),
-            "class_set": fc.class_set.name,
-            "num_classes": fc.class_set.num_classes,
-            "files": names,
-            **skipped_meta(skipped),
-        }
-        return LabelDataset(
-            name="folder",
-            labels=stack_maps(maps, names, "folder"),
-            class_names=fc.class_set.class_names,
-            palette=torch.from_numpy(fc.class_set.palette_array()),
-            meta=meta,
-        )
+        return decode_to_dataset("folder", base, files, partial(decode, fc=fc, size=size), fc.class_set,
+                                 what="label maps", skip_bad=cfg.skip_bad, meta={"format": fmt, **meta})
+
+    def build_pairs() -> LabelDataset:
+        if not cfg.photos:
+            raise SemGANError("pix2pix on a folder of label maps needs their photos: --set data.photos=DIR, a folder "
+                              "of photos named like the maps (a.png -> DIR/a.jpg)")
+        photo_dir = require_dir(Path(cfg.photos).absolute(),
+                                "data.photos, the folder of photos named like the label maps")
+        pairs = [(f, _photo_of(f, base, photo_dir)) for f in files]
+        return decode_to_dataset("folder", base, pairs, partial(_decode_folder_pair, fc=fc, size=size),
+                                 fc.class_set, what="label map/photo pairs", skip_bad=cfg.skip_bad,
+                                 meta={"photos": str(photo_dir), "format": f"{fmt}, with photos", **meta}, photos=True)
 
     config: dict[str, object] = {
         "size": size,
         "classes_file": str(fc.path),
         "classes_sha256": fc.sha256,
         "split": split,
-        "skip_bad": skip_bad,
+        "skip_bad": cfg.skip_bad,
     }
-    return DataSource("folder", base, tuple(files), config, build)
+    return DataSource("folder", base, tuple(files), config, build, build_pairs)
 
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -331,36 +313,3 @@ def _decode_folder_pair(paths: tuple[Path, Path], fc: FolderClasses, size: int |
     label, photo = paths
     native = (_decode_index if fc.encoding == "index" else _decode_color)(label, fc, None)
     return resize_labels(native, size), read_photo(photo, native.shape, size)
-
-
-def load_folder_pairs(
-    root: str | os.PathLike[str],
-    photos: str | os.PathLike[str],
-    *,
-    size: int | None = None,
-    classes: str | None = None,
-    split: str | None = None,
-    skip_bad: bool = False,
-) -> LabelDataset:
-    """The ``folder`` dataset's label maps with their photos, for pix2pix on your own data. Not cached.
-
-    The photo of ``ROOT/a/b.png`` is ``PHOTOS/a/b.jpg`` (or ``.jpeg``, ``.png``), the same size as the map.
-    Missing photos and size mismatches are bad pairs: one error listing them all, or skipped with ``skip_bad``.
-    """
-    source = folder_source(root=str(root), size=size, classes=classes, split=split, seed=0, skip_bad=skip_bad)
-    photo_dir = require_dir(Path(photos).absolute(), "data.photos, the folder of photos named like the label maps")
-    base, files = source.root, list(source.files)
-    fc = read_classes_file(Path(str(source.config["classes_file"])))
-    decoded, kept, skipped = decode_all(
-        [(f, _photo_of(f, base, photo_dir)) for f in files],
-        partial(_decode_folder_pair, fc=fc, size=size),
-        name_of=lambda p: relative_name(p[0], base),
-        what="label map/photo pairs",
-        skip_bad=skip_bad,
-        dataset="folder",
-    )
-    names = [relative_name(files[i], base) for i in kept]
-    meta = {"source": str(base), "photos": str(photo_dir), "format": f"folder of PNGs, encoding {fc.encoding}, "
-            "with photos", "split": split, "size": size, "resize": RESIZE_CONVENTION, "photo_resize": "PIL BICUBIC",
-            "classes_file": str(fc.path), **skipped_meta(skipped)}
-    return label_dataset("folder", [d[0] for d in decoded], names, fc.class_set, meta, photos=[d[1] for d in decoded])

@@ -2,7 +2,9 @@
 
 2916 label maps of 64x64 with four classes: 0 background (black), 1 circle (blue), 2 rectangle (green),
 3 square (red). The paper fixes the count, the 10x10 square at 54^2 positions and the radius-10 circle;
-the rest is our documented choice (see ``shared/notes/data-formats.md`` section 5):
+the rest is our choice (the circle's centre range follows CoordConv's Sort-of-Clevr generator,
+``data/sort_of_clevr_generator.py`` in uber-research/CoordConv, which draws radius-10 circles centred at
+``randint(10, 54)`` per axis):
 
 - square: 10x10 px, top-left (y, x) = divmod(i, 54) for image i, so every position in range(54)^2 once;
 - circle: filled disk (y - cy)^2 + (x - cx)^2 <= 10^2, centre uniform integer in [10, 54) per axis;
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from semgan.data import DATASETS
-from semgan.data.base import LabelDataset
+from semgan.config import DataConfig
+from semgan.data.dataset import LabelDataset
+from semgan.data.registry import DATASETS
 from semgan.errors import SemGANError
 
 SIZE = 64
@@ -68,7 +71,8 @@ def make_shapes(seed: int = 0) -> LabelDataset:
 
 
 @DATASETS.register("shapes")
-def _load_shapes(*, size: int | None = None, seed: int = 0, **_: object) -> LabelDataset:
-    if size not in (None, SIZE):
-        raise SemGANError(f"Colored Shapes is defined at {SIZE}x{SIZE}; got data.size={size}")
-    return make_shapes(seed)
+def _load_shapes(cfg: DataConfig) -> LabelDataset:
+    """Colored Shapes from ``cfg.seed`` (``root``, ``classes``, ``split`` and ``skip_bad`` do not apply)."""
+    if cfg.size not in (0, SIZE):
+        raise SemGANError(f"Colored Shapes is defined at {SIZE}x{SIZE}; got data.size={cfg.size}")
+    return make_shapes(cfg.seed)

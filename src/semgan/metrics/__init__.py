@@ -9,6 +9,10 @@
 - labels for the semantic metrics: the argmax labels for reals and SemGAN samples, and nearest-palette snapping
   (``labels.snap_to_palette``) of the uint8 images for the baseline (and for plain image folders).
 
+**One description per metric.** ``METRICS`` maps each name to a :class:`MetricSpec`: the function, the path
+to its headline number (the one that ranks evaluations, picks ``best-<name>.pt`` and is bolded in the report)
+and which direction is better. :func:`headline` reads that number out of a result.
+
 ``compute_metrics`` validates names against ``METRICS`` and returns a flat, JSON-able dict::
 
     {"swd": {"64": .., "32": .., "16": .., "avg": ..}, "ms_ssim": .., "ms_ssim_real": .., "ms_ssim_gap": .., "fid": ..,
@@ -21,7 +25,7 @@ images for SWD and 10,000 pairs for MS-SSIM).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from semgan.labels import snap_to_palette
 
 # The submodules, not their same-named functions, so that ``semgan.metrics.swd`` stays the module.
 from semgan.metrics import fid, kid, ms_ssim, semantic, structure, swd
+from semgan.metrics.checks import check_images
 from semgan.registry import Registry
 
 
@@ -64,22 +69,85 @@ class MetricInputs:
 
 
 MetricFn = Callable[[MetricInputs], dict[str, Any]]
-METRICS: Registry[MetricFn] = Registry("metric")
 
 
-@METRICS.register("swd")
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric: how to compute it, and the one number (and direction) it is judged by.
+
+    Attributes:
+        name: the registry name; also names ``metric-<name>.jsonl`` and ``checkpoints/best-<name>.pt``.
+        fn: computes the metric's entries of the flat result dict.
+        headline: the path to its headline number in a result, e.g. ``("swd", "avg")``.
+        higher_is_better: the headline's better direction.
+        description: one line, for help texts.
+    """
+
+    name: str
+    fn: MetricFn
+    headline: tuple[str, ...]
+    higher_is_better: bool = False
+    description: str = ""
+
+    def value(self, result: dict[str, Any]) -> float | None:
+        """The headline number in ``result`` (a result dict or a ``metric-<name>.jsonl`` line), or None."""
+        return _lookup(result, self.headline)
+
+    def best(self, values: Iterable[float]) -> float:
+        """The better end of ``values`` (not empty)."""
+        return max(values) if self.higher_is_better else min(values)
+
+    def improves(self, value: float, earlier: Iterable[float]) -> bool:
+        """Whether ``value`` beats every one of ``earlier`` (true when there is none)."""
+        rest = list(earlier)
+        return not rest or (value > max(rest) if self.higher_is_better else value < min(rest))
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def register_metric(
+    name: str, *, headline: tuple[str, ...] | None = None, higher_is_better: bool = False, description: str = ""
+) -> Callable[[MetricFn], MetricFn]:
+    """Register the decorated function as metric ``name`` (headline: its top-level entry ``name`` by default)."""
+
+    def deco(fn: MetricFn) -> MetricFn:
+        METRICS.add(name, MetricSpec(name, fn, headline or (name,), higher_is_better, description))
+        return fn
+
+    return deco
+
+
+def _lookup(result: dict[str, Any], path: Sequence[str]) -> float | None:
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def headline(result: dict[str, Any], metric: str) -> float | None:
+    """The headline number of ``metric`` in a result dict, or None if absent (an unregistered name: its own
+    top-level entry)."""
+    return _lookup(result, METRICS.get(metric).headline if metric in METRICS else (metric,))
+
+
+@register_metric("swd", headline=("swd", swd.KEY_AVG),
+                 description="sliced Wasserstein distance x 1e3 (ProGAN), per level and averaged")
 def _swd(inp: MetricInputs) -> dict[str, Any]:
     return {"swd": swd.swd(inp.real_images, inp.fake_images, generator=inp.generator)}
 
 
-@METRICS.register("ms_ssim")
+# Diversity should match the data's, not be minimised: the gap to the reals' own value is what to judge.
+@register_metric("ms_ssim", headline=("ms_ssim_gap",),
+                 description="diversity: MS-SSIM of sample pairs against the reals' own value")
 def _ms_ssim(inp: MetricInputs) -> dict[str, Any]:
     fake, real = ms_ssim.ms_ssim_pairs(inp.fake_images), ms_ssim.ms_ssim_pairs(inp.real_images)
-    # Diversity should match the data's, not be minimised: the gap to the reals' own value is what to judge.
     return {"ms_ssim": fake, "ms_ssim_real": real, "ms_ssim_gap": abs(fake - real)}
 
 
-@METRICS.register("fid")
+@register_metric("fid", description="Fréchet Inception distance")
 def _fid(inp: MetricInputs) -> dict[str, Any]:
     mu, sigma = fid.real_statistics(inp.real_images, cache_dir=inp.fid_cache_dir, progress=inp.progress,
                                     features=lambda: _features(inp, "real"))
@@ -87,7 +155,7 @@ def _fid(inp: MetricInputs) -> dict[str, Any]:
     return {"fid": fid.frechet_distance(mu, sigma, fake_mu, fake_sigma)}
 
 
-@METRICS.register("kid")
+@register_metric("kid", description="kernel Inception distance, less biased than FID for a few hundred images")
 def _kid(inp: MetricInputs) -> dict[str, Any]:
     return kid.kid(_features(inp, "real"), _features(inp, "fake"), generator=inp.generator)
 
@@ -100,7 +168,7 @@ def _features(inp: MetricInputs, which: str) -> torch.Tensor:
     return inp.memo[which]
 
 
-@METRICS.register("l1")
+@register_metric("l1", description="mean absolute difference of paired images on [0, 1] (pix2pix)")
 def _l1(inp: MetricInputs) -> dict[str, Any]:
     # Paired sets only (pix2pix: a translated map against its own photo): the i-th fake belongs to the i-th real.
     if inp.real_images.shape != inp.fake_images.shape:
@@ -110,7 +178,8 @@ def _l1(inp: MetricInputs) -> dict[str, Any]:
     return {"l1": float(diff) / 255}  # mean absolute difference per channel, on the [0, 1] scale
 
 
-@METRICS.register("semantic")
+@register_metric("semantic", headline=("semantic", "fsd"),
+                 description="label validity, class shares, Fréchet segmentation distance")
 def _semantic(inp: MetricInputs) -> dict[str, Any]:
     if inp.palette is None:
         raise SemGANError("the semantic metrics need the class palette (K, 3) the images are rendered with")
@@ -129,7 +198,8 @@ def _semantic(inp: MetricInputs) -> dict[str, Any]:
     }
 
 
-@METRICS.register("structure")
+@register_metric("structure", headline=("structure", "count_tv_mean"),
+                 description="connected components per class: counts, fragments, presence")
 def _structure(inp: MetricInputs) -> dict[str, Any]:
     if inp.palette is None:
         raise SemGANError("the structure metrics need the class palette (K, 3) the images are rendered with")
@@ -170,12 +240,9 @@ def compute_metrics(
     Returns:
         A JSON-able dict: one entry per metric (see the module docstring) plus ``n_real`` and ``n_fake``.
     """
-    fns = [(name, METRICS.get(name)) for name in names]  # unknown names fail before any work
-    for what, images in (("real", real_images), ("fake", fake_images)):
-        if images.dim() != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
-            raise SemGANError(
-                f"{what} images must be (N, 3, H, W) uint8 RGB, got {images.dtype} of shape {tuple(images.shape)}"
-            )
+    fns = [METRICS.get(name).fn for name in names]  # unknown names fail before any work
+    check_images(real_images, "real images")
+    check_images(fake_images, "fake images")
     dev = torch.device(device) if device is not None else real_images.device
     inp = MetricInputs(
         real_images=real_images.to(dev),
@@ -188,12 +255,20 @@ def compute_metrics(
         progress=progress,
     )
     result: dict[str, Any] = {}
-    for _, fn in fns:
+    for fn in fns:
         result.update(fn(inp))
     result["n_real"] = int(real_images.shape[0])
     result["n_fake"] = int(fake_images.shape[0])
     return result
 
 
-__all__ = ["METRICS", "MetricFn", "MetricInputs", "compute_metrics", "fid", "kid", "ms_ssim", "semantic",
-           "structure", "swd"]
+def check_metric_names(names: Iterable[str]) -> list[str]:
+    """``names`` as a list, after checking each is registered (a typo fails naming the valid metrics)."""
+    names = list(names)
+    for name in names:
+        METRICS.get(name)
+    return names
+
+
+__all__ = ["METRICS", "MetricFn", "MetricInputs", "MetricSpec", "check_metric_names", "compute_metrics", "fid",
+           "headline", "kid", "ms_ssim", "register_metric", "semantic", "structure", "swd"]

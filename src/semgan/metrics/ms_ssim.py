@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from semgan.errors import SemGANError
+from semgan.metrics.checks import check_images
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 FILTER_SIZE = 11
@@ -68,8 +69,7 @@ def _ssim_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def _check_pair_images(a: torch.Tensor, what: str) -> None:
-    if a.dim() != 4 or a.shape[1] != 3:
-        raise SemGANError(f"MS-SSIM {what} must be (N, 3, H, W) images, got shape {tuple(a.shape)}")
+    check_images(a, f"MS-SSIM {what}", uint8=False)  # float inputs on the 0..255 scale work too
     if min(a.shape[-2:]) < MIN_SIZE:
         raise SemGANError(
             f"MS-SSIM needs images of at least {MIN_SIZE}x{MIN_SIZE} px (5 scales), got {a.shape[-2]}x{a.shape[-1]}"

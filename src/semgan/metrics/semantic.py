@@ -16,6 +16,7 @@ import torch
 
 from semgan.errors import SemGANError
 from semgan.labels import palette_distances
+from semgan.metrics.checks import check_images
 from semgan.metrics.fid import feature_statistics, frechet_distance
 
 DEFAULT_TOLERANCE = 10.0  # RGB units; exact palette renders have distance 0, JPEG-ish noise stays within a few
@@ -56,8 +57,7 @@ def label_validity(
     >>> label_validity(img, pal)
     0.75
     """
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise SemGANError(f"label validity needs (N, 3, H, W) images, got shape {tuple(images.shape)}")
+    check_images(images, "label validity images", uint8=False)
     pal = torch.as_tensor(palette)
     if pal.dim() != 2 or pal.shape[1] != 3 or pal.shape[0] == 0:
         raise SemGANError(f"a palette must be (K, 3) RGB colours, got shape {tuple(pal.shape)}")

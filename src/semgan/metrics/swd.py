@@ -1,7 +1,8 @@
 """Sliced Wasserstein Distance between two image sets, ProGAN's multi-scale variant (Karras et al. 2017).
 
-Re-implemented from the description in ``shared/notes/metrics.md`` section 1 (the ProGAN code is CC BY-NC and is
-not copied). Per pyramid level (finest first, down to 16 px high):
+Re-implemented from the ProGAN paper and a reading of its released ``metrics/sliced_wasserstein.py``
+(tkarras/progressive_growing_of_gans; CC BY-NC, so not copied). Per pyramid level (finest first, down to 16 px
+high):
 
 1. a Laplacian pyramid of every image: 5x5 binomial kernel, reflect-101 borders, ``pyr_up`` by zero insertion
    and the kernel times 4 (cv2 ``pyrDown``/``pyrUp``); the coarsest level is the Gaussian low-pass residual;
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from semgan.errors import SemGANError
+from semgan.metrics.checks import check_images
 
 NHOOD_SIZE = 7
 NHOODS_PER_IMAGE = 128
@@ -468,13 +470,6 @@ def sliced_wasserstein(
 # ----------------------------------------------------------------------------------------------- full metric
 
 
-def _check_images(images: torch.Tensor, what: str) -> None:
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise SemGANError(f"{what} images must be (N, 3, H, W), got shape {tuple(images.shape)}")
-    if images.dtype != torch.uint8:
-        raise SemGANError(f"{what} images must be uint8 in [0, 255], got {images.dtype}")
-
-
 def swd(
     real: torch.Tensor,
     fake: torch.Tensor,
@@ -510,8 +505,8 @@ def swd(
         ``{"64": .., "32": .., "16": .., "avg": ..}`` for 64 px high images: one key per level height, finest
         first, plus the average.
     """
-    _check_images(real, "real")
-    _check_images(fake, "fake")
+    check_images(real, "SWD real images")
+    check_images(fake, "SWD fake images")
     if real.shape[0] != fake.shape[0]:
         raise SemGANError(
             f"SWD needs equal real and fake counts (ProGAN compares equally sized descriptor sets); got "

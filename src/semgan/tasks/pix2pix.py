@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from semgan.config import EvalConfig, Pix2PixModelConfig, RunConfig
 from semgan.data import LabelDataset, pairs_from_config
-from semgan.data.prepare import train_val_split
+from semgan.data.files import train_val_split
 from semgan.data.sampler import EpochSampler
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, rgb_to_uint8, uint8_to_rgb
@@ -60,7 +60,7 @@ def build_networks(m: Pix2PixModelConfig, num_classes: int, size: int) -> tuple[
 
 
 def holdout_split(dataset: LabelDataset, share: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, held-out) indices: a seeded split by file name (:func:`~semgan.data.prepare.train_val_split`)."""
+    """(train, held-out) indices: a seeded split by file name (:func:`~semgan.data.files.train_val_split`)."""
     files = dataset.meta.get("files")
     names = ([str(n) for n in files] if isinstance(files, list) and len(files) == len(dataset)
              else [f"{i:06d}" for i in range(len(dataset))])

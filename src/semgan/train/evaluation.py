@@ -3,7 +3,8 @@
 Every ``eval.every`` steps and at the last step, the family's task scores its model (all ranks take part);
 rank 0 appends each metric to ``metric-<name>.jsonl``, logs TensorBoard scalars under ``eval/``, and the
 checkpoint of a step whose headline number beats every earlier one becomes ``checkpoints/best-<name>.pt``
-(the paper reports the best value during training; lower is better for every headline).
+(the paper reports the best value during training; the headline and its better direction are the metric's
+:class:`~semgan.metrics.MetricSpec`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from typing import Any
 
 from semgan.config import EvalConfig
 from semgan.distributed import DistEnv
-from semgan.evaluate import headline
-from semgan.metrics import METRICS
+from semgan.metrics import METRICS, check_metric_names
 from semgan.run_dir import RunDir
 from semgan.tasks import Task
 from semgan.train.logger import Logger
@@ -39,8 +39,7 @@ class Evaluator:
                  save_best: Callable[[str, dict[str, Any]], None]) -> None:
         self.cfg, self.total_steps, self.run, self.env, self.save_best = cfg, total_steps, run, env, save_best
         # Fail before training, not at the first evaluation an hour later.
-        for name in cfg.metrics:
-            METRICS.get(name)
+        check_metric_names(cfg.metrics)
         if "fid" in cfg.metrics:
             from semgan.metrics.fid import inception_weights_path
 
@@ -75,8 +74,9 @@ class Evaluator:
         """Log ``result`` (rank 0); return the metrics whose headline improved on every earlier evaluation."""
         improved = []
         for name in self.cfg.metrics:
+            spec = METRICS.get(name)
             earlier = [v for r in self.run.read_metric(name) if r.get("step") != step
-                       if (v := headline(r, name)) is not None and math.isfinite(v)]
+                       if (v := spec.value(r)) is not None and math.isfinite(v)]
             # the metric's value and its companions (ms_ssim_real, ms_ssim_gap)
             entry = {"step": step, **{k: v for k, v in result.items() if k == name or k.startswith(f"{name}_")},
                      "n": result["n_fake"]}
@@ -87,8 +87,8 @@ class Evaluator:
                 logger.scalar(f"eval/{key}", value, step)
             for key, value in _scalars(name, result.get("snapped", {}).get(name)).items():  # the baseline, snapped
                 logger.scalar(f"eval_snapped/{key}", value, step)
-            current = headline(result, name)
-            if current is not None and math.isfinite(current) and (not earlier or current < min(earlier)):
+            current = spec.value(result)
+            if current is not None and math.isfinite(current) and spec.improves(current, earlier):
                 improved.append((name, current))
         return improved
 

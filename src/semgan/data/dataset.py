@@ -1,13 +1,16 @@
-"""The one face every dataset shares: label maps in memory as uint8, class names and a palette."""
+"""The one face every dataset shares: label maps in memory as uint8, class names and a palette; and how
+decoded maps are stacked into one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from semgan.data.classes import ClassSet
 from semgan.errors import SemGANError
 
 
@@ -81,3 +84,34 @@ class LabelDataset:
         """(K,) float64 share of all pixels that belong to each class."""
         counts = torch.bincount(self.labels.reshape(-1).long(), minlength=self.num_classes)
         return (counts.double() / max(1, self.labels.numel())).numpy()
+
+
+def stack_maps(maps: Sequence[np.ndarray], names: Sequence[str], dataset: str) -> torch.Tensor:
+    """Stack (H, W) uint8 maps into an (N, H, W) uint8 tensor; differing sizes are an error naming them."""
+    shapes = {m.shape for m in maps}
+    if len(shapes) > 1:
+        examples = ", ".join(f"{n} {m.shape[1]}x{m.shape[0]}" for n, m in list(zip(names, maps, strict=True))[:3])
+        raise SemGANError(
+            f"{dataset}: maps have {len(shapes)} different sizes (e.g. {examples}); pass a size to resize "
+            "them to size x size"
+        )
+    return torch.from_numpy(np.stack(maps)) if maps else torch.zeros(0, 0, 0, dtype=torch.uint8)
+
+
+def label_dataset(
+    name: str, maps: Sequence[np.ndarray], names: list[str], class_set: ClassSet, meta: dict[str, object],
+    photos: Sequence[np.ndarray] | None = None,
+) -> LabelDataset:
+    """Stack decoded maps (and their (3, H, W) photos, for paired data) into a :class:`LabelDataset` with the
+    class set's names and palette.
+
+    ``meta`` gains ``class_set``, ``num_classes`` and ``files`` (the kept files' names, in order).
+    """
+    return LabelDataset(
+        name=name,
+        labels=stack_maps(maps, names, name),
+        class_names=class_set.class_names,
+        palette=torch.from_numpy(class_set.palette_array()),
+        meta={**meta, "class_set": class_set.name, "num_classes": class_set.num_classes, "files": names},
+        photos=None if photos is None else torch.from_numpy(np.stack(photos)),
+    )

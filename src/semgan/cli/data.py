@@ -1,11 +1,10 @@
-"""``semgan data ...``: prepare, inspect and preview datasets.
+"""``semgan data prepare|info|preview``: prepare, inspect and preview datasets::
 
-The main ``semgan`` CLI calls :func:`add_data_parser` and dispatches to ``args.func(args)``; handlers return
-an exit code and raise :class:`~semgan.errors.SemGANError` for user errors (printed without a traceback)::
+    semgan data prepare facades --data-root shared/data/cmp_facade_base --size 128
+    semgan data info facades --data-root shared/data/cmp_facade_base
+    semgan data preview facades --data-root shared/data/cmp_facade_base --out grid.png --n 16
 
-    semgan data prepare facades --root shared/data/cmp_facade_base --size 128
-    semgan data info facades --root shared/data/cmp_facade_base
-    semgan data preview facades --root shared/data/cmp_facade_base --out grid.png --n 16
+``--root``, the old spelling of ``--data-root``, still works (hidden from help, with a warning).
 """
 
 from __future__ import annotations
@@ -14,26 +13,23 @@ import argparse
 import logging
 import sys
 import time
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from semgan.argtypes import POSITIVE
-from semgan.data import DATASETS
-from semgan.data.base import LabelDataset
-from semgan.data.prepare import load_with_cache, prepare_dataset
+from semgan.cli.common import POSITIVE, SubParsers, add_data_root
+from semgan.data import DATASETS, LabelDataset, load_with_cache, prepare_dataset
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, write_rgb_png
 
 
-def _add_source_args(p: argparse.ArgumentParser, *, default_size: int | None) -> None:
+def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", choices=DATASETS.names(), help=f"dataset: {', '.join(DATASETS.names())}")
-    p.add_argument("--root", help="the dataset's source folder (not needed for generated datasets)")
+    add_data_root(p, "the dataset's source folder (not needed for generated datasets)", deprecated=["--root"])
     p.add_argument(
         "--size",
         type=POSITIVE,
-        default=default_size,
         help="resize maps to SIZE x SIZE with nearest neighbour (default: the dataset's own, 128 for "
         "Cityscapes and Facades, native for folder)",
     )
@@ -51,7 +47,7 @@ def _add_source_args(p: argparse.ArgumentParser, *, default_size: int | None) ->
     p.add_argument("--cache-dir", help="cache root (default: $SEMGAN_CACHE or ~/.cache/semgan)")
 
 
-def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_data(subparsers: SubParsers) -> argparse.ArgumentParser:
     """Add the ``data`` command with ``prepare``, ``info`` and ``preview`` subcommands.
 
     Args:
@@ -68,17 +64,17 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = data.add_subparsers(dest="data_command", metavar="{prepare,info,preview}", required=True)
 
     p = sub.add_parser("prepare", help="decode a dataset once into the cache (labels.npy + manifest.json)")
-    _add_source_args(p, default_size=None)
+    _add_source_args(p)
     p.add_argument("--force", action="store_true", help="rebuild even if a valid cache exists")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("info", help="print the map count and per-class pixel shares")
-    _add_source_args(p, default_size=None)
+    _add_source_args(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("preview", help="write a colour grid of label maps")
-    _add_source_args(p, default_size=None)
-    p.add_argument("--out", required=True, help="output PNG path")
+    _add_source_args(p)
+    p.add_argument("--out", required=True, type=Path, help="output PNG path")
     p.add_argument("--n", type=POSITIVE, default=16, help="number of maps, evenly spaced over the set")
     p.set_defaults(func=cmd_preview)
     return data
@@ -95,10 +91,14 @@ def _enable_logging() -> None:
         logger.setLevel(logging.INFO)
 
 
+def _root(args: argparse.Namespace) -> str | None:
+    return None if args.data_root is None else str(args.data_root)
+
+
 def _load(args: argparse.Namespace) -> LabelDataset:
     return load_with_cache(
         args.name,
-        root=args.root,
+        root=_root(args),
         size=args.size,
         classes=args.classes,
         split=args.split,
@@ -111,12 +111,13 @@ def _load(args: argparse.Namespace) -> LabelDataset:
 def cmd_prepare(args: argparse.Namespace) -> int:
     """``semgan data prepare``: decode the dataset into the cache and print where it went."""
     _enable_logging()
-    if args.root is None:
-        raise SemGANError(f"data prepare {args.name}: --root is required (the dataset's source folder)")
+    root = _root(args)
+    if root is None:
+        raise SemGANError(f"data prepare {args.name}: --data-root is required (the dataset's source folder)")
     t0 = time.perf_counter()
     entry = prepare_dataset(
         args.name,
-        args.root,
+        root,
         args.size,
         args.classes,
         split=args.split,

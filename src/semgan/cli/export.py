@@ -1,0 +1,30 @@
+"""``semgan export``: a run's generator as a safe model folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from semgan.cli.common import SubParsers
+from semgan.run_dir import RunDir
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from semgan.export import CARD, CONFIG, WEIGHTS, export_model
+
+    out = export_model(args.run, args.out, which=args.checkpoint)
+    print(f"exported {args.run} ({args.checkpoint}) -> {out}/{WEIGHTS}, {out}/{CONFIG}, {out}/{CARD}")
+    return 0
+
+
+def add_export(subparsers: SubParsers) -> None:
+    """Add the ``export`` command."""
+    p = subparsers.add_parser(
+        "export", help="write a run's generator as a safe model folder (safetensors, config, model card)",
+        description="Export the generator of a training run as DIR/model.safetensors, DIR/config.json and a model "
+        "card DIR/README.md. `semgan sample`, `semgan evaluate` and semgan.sample.load_run take the folder.",
+    )
+    p.add_argument("run", type=Path, help="a training run folder")
+    p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    p.add_argument("--checkpoint", default=RunDir.LATEST, help="latest, or best-<metric>")
+    p.set_defaults(func=_cmd_export)
