@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from semgan import compare as compare_mod
-from semgan import report as report_mod
+from semgan.cli import compare as compare_cli
 from semgan.compare import COMPARE_FILE, compare, resolve_config
 from semgan.config import apply_overrides, from_dict, get_preset, to_dict
 from semgan.errors import SemGANError
@@ -27,8 +27,8 @@ def run_cli(argv: list[str]) -> int:
     """The two subcommands behind a parser of their own, with the main CLI's error convention (exit 2)."""
     parser = argparse.ArgumentParser(prog="semgan")
     sub = parser.add_subparsers(dest="command", required=True)
-    compare_mod.add_parser(sub)
-    report_mod.add_parser(sub)
+    compare_cli.add_compare(sub)
+    compare_cli.add_report(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
@@ -81,19 +81,19 @@ def test_compare_trains_both_models_and_reports(compared: Path) -> None:
 
     md = (compared / "report.md").read_text()
     header, rows = md_table(md, "Table 1.")
-    assert header == ["Model", "FID", "MS-SSIM", "MS-SSIM gap", "SWD 16", "SWD 32", "SWD 64", "SWD avg"]
+    assert header == ["Model", "MS-SSIM", "MS-SSIM gap", "SWD 16", "SWD 32", "SWD 64", "SWD avg"], "no FID column"
+    assert "FID is not computed in this comparison (`eval.metrics` = swd,ms_ssim,semantic,structure)" in md
     assert set(rows) == {"SemGAN", "GAN", "GAN, snapped to palette", "Real data"}
-    assert rows["Real data"][1] == f"{doc['real']['ms_ssim']:.4f}"
-    assert rows["Real data"][3:] == [f"{floor['swd'][k]:.1f}" for k in ("16", "32", "64", "avg")], "SWD floor"
-    assert rows["SemGAN"][0] == rows["GAN"][0] == "—", "FID was not evaluated"
-    assert not any(rows[m][1].startswith("**") for m in rows), "raw MS-SSIM is read against the reals, not ranked"
-    for j in range(2, len(header) - 1):
+    assert rows["Real data"][0] == f"{doc['real']['ms_ssim']:.4f}"
+    assert rows["Real data"][2:] == [f"{floor['swd'][k]:.1f}" for k in ("16", "32", "64", "avg")], "SWD floor"
+    assert not any(rows[m][0].startswith("**") for m in rows), "raw MS-SSIM is read against the reals, not ranked"
+    for j in range(1, len(header) - 1):
         bold = [rows[m][j].startswith("**") for m in ("SemGAN", "GAN")]
         assert sum(bold) == 1, f"exactly one of SemGAN / GAN is bold in column {header[j + 1]}"
     # MS-SSIM: the best is the evaluation closest to the reals' value, and the raw value shown is that one's
     ms = [json.loads(x) for x in (compared / "gan-s0" / "metric-ms_ssim.jsonl").read_text().splitlines()]
     closest = min(ms, key=lambda x: x["ms_ssim_gap"])
-    assert [c.strip("*") for c in rows["GAN"][1:3]] == [f"{closest['ms_ssim']:.4f}", f"{closest['ms_ssim_gap']:.4f}"]
+    assert [c.strip("*") for c in rows["GAN"][0:2]] == [f"{closest['ms_ssim']:.4f}", f"{closest['ms_ssim_gap']:.4f}"]
     # The best-during-training SWD avg of a run is the minimum of its logged values.
     swd = [json.loads(x)["swd"]["avg"] for x in (compared / "gan-s0" / "metric-swd.jsonl").read_text().splitlines()]
     assert rows["GAN"][-1].strip("*") == f"{min(swd):.1f}"
@@ -118,7 +118,12 @@ def test_compare_trains_both_models_and_reports(compared: Path) -> None:
             assert f"grids/{run}-{kind}.png" in md
             assert (compared / "grids" / f"{run}-{kind}.png").is_file()
     html = (compared / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 8 and 'src="grids/' not in html, "self-contained"
+    # Samples first, each row beside the same 16 real maps; then the class colours.
+    assert md.index("## Samples") < md.index("## Results")
+    assert md.count("](grids/real.png)") == 2 and "![class colours](grids/legend.png)" in md
+    with Image.open(compared / "grids" / "real.png") as im:
+        assert im.size == (4 * 66 + 2, 4 * 66 + 2), "the sample grids' layout"
+    assert html.count('src="data:image/png;base64,') == 11 and 'src="grids/' not in html, "self-contained"
 
 
 def test_best_swd_grid_is_the_grid_training_wrote_at_that_step(compared: Path) -> None:

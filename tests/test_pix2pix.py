@@ -191,3 +191,36 @@ def test_cmp_pairs_and_the_seeded_held_out_split(shared_data):
     assert holdout_split(ds, 0.1, seed=0) == (train_idx, held) and holdout_split(ds, 0.1, seed=1)[1] != held
     with pytest.raises(SemGANError, match="no photos"):
         pairs_from_config(DataConfig(name="shapes"))
+
+
+@pytest.mark.filterwarnings("ignore:train.precision=bf16")
+def test_bf16_autocast_trains_finite(tmp_path, pix_cfg):
+    run = train(apply_overrides(pix_cfg, {"train.steps": 4, "train.precision": "bf16", "eval.every": 4}),
+                tmp_path / "run", progress=False)
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert ckpt["step"] == 4 and ckpt["config"]["train"]["precision"] == "bf16"
+    assert all(bool(v.isfinite().all()) for v in ckpt["G"].values() if v.is_floating_point())
+    assert all(v.dtype == torch.float32 for v in ckpt["G"].values() if v.is_floating_point()), "fp32 master weights"
+    stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert stats and all(np.isfinite(s["loss_L1"]) for s in stats)
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_train_and_resume_on_one(tmp_path, pix_cfg):
+    from test_distributed import torchrun
+
+    out = tmp_path / "run"
+    sets = [f"--set={k}={v}" for k, v in (("data.name", "folder"), ("data.root", pix_cfg.data.root),
+                                          ("data.photos", pix_cfg.data.photos), ("data.size", 0),
+                                          ("model.holdout", 0.2), ("eval.metrics", "l1"), ("eval.every", 4),
+                                          ("train.device", "cpu"), ("train.steps", 4))]
+    res = torchrun(["-m", "semgan", "pix2pix", "train", "--preset", "pix2pix-tiny", "--out", str(out), *sets,
+                    "--no-progress"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert ckpt["step"] == 4 and ckpt["world_size"] == 2 and ckpt["family"] == "pix2pix"
+    assert not torch.equal(ckpt["rng"]["ranks"][0]["torch"], ckpt["rng"]["ranks"][1]["torch"]), "dropout per rank"
+    (line,) = [json.loads(x) for x in (out / "metric-l1.jsonl").read_text().splitlines()]
+    assert line["n"] == 2 and 0 < line["l1"] < 1, "evaluated once, on rank 0"
+    assert main(["pix2pix", "train", "--out", str(out), "--resume", "--steps", "6", "--no-progress"]) == 0
+    assert load_checkpoint(out / "checkpoints" / "latest.pt")["world_size"] == 1

@@ -27,9 +27,13 @@ window.addEventListener("load", () => {
     images: images.length,
     loaded: loaded.length,
     broken: images.filter(im => !loaded.includes(im)).map(im => im.alt),
+    alts: images.map(im => im.alt),
+    widths: Object.fromEntries(images.map(im => [im.alt, im.naturalWidth])),
+    headings: Array.from(document.querySelectorAll("h2")).map(h => h.textContent),
+    grid_columns: Array.from(document.querySelectorAll("table.grids thead th")).map(th => th.textContent),
     tables: document.querySelectorAll("table").length,
     rows: document.querySelectorAll("table tbody tr").length,
-    first_table: Array.from(document.querySelectorAll("table")[0].querySelectorAll("tbody tr"))
+    first_table: Array.from(document.querySelectorAll("table:not(.grids)")[0].querySelectorAll("tbody tr"))
       .map(tr => tr.cells[0].textContent),
   });
   document.body.appendChild(probe);
@@ -64,7 +68,15 @@ def test_report_html_renders_tables_and_images(tmp_path: Path) -> None:
     page = alone / "report.html"
     page.write_text(html.replace("</body>", PROBE + "</body>"))
     seen = render_in_chromium(page, tmp_path / "chromium-profile")
-    assert seen["images"] == 8, "4 plots and 2 grids per model"
     assert seen["loaded"] == seen["images"], f"images that did not render: {seen['broken']}"
+    # Samples first: SemGAN, GAN and real maps side by side, then the class colours, then the numbers.
+    assert seen["headings"][:2] == ["Samples", "Results"]
+    assert seen["grid_columns"] == ["", "SemGAN", "GAN", "Real data"]
+    assert seen["alts"][:3] == ["semgan-s0 latest samples", "gan-s0 latest samples", "real maps"]
+    assert seen["alts"][6] == "class colours"
+    assert seen["images"] == 11, "2 grids per model and the real grid per row, the legend, 4 plots"
+    plots = [alt for alt in seen["alts"] if "against" in alt or "losses" in alt or "shares" in alt]
+    assert len(plots) == 4 and all(seen["widths"][alt] == 800 for alt in plots), "plots read at 800 px"
     assert seen["first_table"] == ["SemGAN", "GAN", "GAN, snapped to palette", "Real data"]
     assert seen["tables"] >= 6 and seen["rows"] >= 20
+    assert "FID is not computed" in html and "<th>FID</th>" not in html, "no column of dashes, a note why"

@@ -4,6 +4,8 @@
     gen = semgan.load("runs/s1")                 # a run folder, a checkpoint file or an exported model folder
     out = gen.sample(16, seed=0)                 # out.labels (16, H, W), out.probs, out.images (16, 3, H, W)
 
+``semgan.load("pretrained:shapes")`` loads the small model shipped with the package.
+
 A seed gives the same maps on every device and in every batch (latents are drawn on the CPU);
 :meth:`LabelMapGenerator.sample_seeds` gives one map per seed, the same map for a seed whatever else is asked.
 """
@@ -92,9 +94,12 @@ class LabelMapGenerator:
 
 
 def load(path: str | Path, *, checkpoint: str = "latest", device: str | torch.device = "auto") -> LabelMapGenerator:
-    """Load a trained generator: a run folder (its ``checkpoint``: latest, best-swd, ...), a checkpoint file, or
-    an exported model folder (``semgan export``). ``device="auto"`` takes CUDA when there is one."""
-    run = load_run(path, which=checkpoint, device=resolve_device(str(device), key="device"))
+    """Load a trained generator: a run folder (its ``checkpoint``: latest, best-swd, ...), a checkpoint file, an
+    exported model folder (``semgan export``) or a model shipped with semgan (``"pretrained:shapes"``).
+    ``device="auto"`` takes CUDA when there is one."""
+    from semgan.pretrained import resolve
+
+    run = load_run(resolve(path), which=checkpoint, device=resolve_device(str(device), key="device"))
     return LabelMapGenerator(run.G, run.class_names, run.palette, run.step)
 
 

@@ -16,7 +16,6 @@ and rerunning it with a larger ``train.steps`` or more seeds extends it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -29,15 +28,15 @@ from typing import Any
 import torch
 
 from semgan import __version__
-from semgan.argtypes import POSITIVE
 from semgan.comparison import COMPARE_FILE, FORMAT, MODES, read_compare, write_compare
-from semgan.config import PRESETS, Mode, RunConfig, apply_cli, diff, from_dict, get_preset, to_dict
+from semgan.config import Mode, RunConfig, diff, from_dict, to_dict
 from semgan.data import LabelDataset, dataset_from_config
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 from semgan.report import build_report
+from semgan.report.grids import REAL_GRID, write_real_grid
 from semgan.run_dir import RunDir
-from semgan.train import TrainingInterrupted, train
+from semgan.train import train
 
 DEFAULT_METRICS = ("swd", "ms_ssim", "semantic", "structure")
 DEFAULT_EVALUATIONS = 10  # evaluations per run when eval.every is left at 0
@@ -258,6 +257,8 @@ def compare(cfg: RunConfig, out: str | Path, *, seeds: int = 1, progress: bool =
         doc["real"] = real
     out.mkdir(parents=True, exist_ok=True)
     write_compare(out, doc)
+    (out / "grids").mkdir(exist_ok=True)
+    write_real_grid(dataset, out / "grids" / REAL_GRID, seed=base.eval.seed)  # the report sets samples beside it
 
     for i, entry in enumerate(ordered, 1):
         spec = RunSpec(entry["mode"], int(entry["seed"]))
@@ -299,57 +300,3 @@ def _record_session(
         "hardware": hardware(device),
     })
 
-
-# ------------------------------------------------------------------------------------------------------ CLI
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    if args.preset is None:
-        if not (out / COMPARE_FILE).is_file():
-            raise SemGANError(
-                f"--preset is required to start a comparison; choose one of: {', '.join(PRESETS.names())}"
-            )
-        base = from_dict(read_compare(out)["config"])  # continuing: the compare's own config is the base
-    else:
-        base = get_preset(args.preset)
-    cfg = apply_cli(base, args.set, {
-        "train.steps": args.steps, "eval.metrics": args.metrics, "eval.every": args.eval_every,
-        "data.root": None if args.data_root is None else str(args.data_root),
-    })
-    try:
-        compare(cfg, out, seeds=args.seeds, progress=not args.no_progress)
-    except TrainingInterrupted as exc:
-        print(f"semgan: {exc}\nsemgan: rerun the same compare command to continue the comparison", file=sys.stderr)
-        return 130
-    print(f"comparison folder: {out}\n  report: {out / 'report.md'}, {out / 'report.html'}\n"
-          f"  runs:   {', '.join(r['name'] for r in read_compare(out)['runs'])}")
-    return 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``compare`` command.
-
-    Args:
-        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
-    """
-    p = subparsers.add_parser(
-        "compare", help="train SemGAN and the RGB baseline with one configuration and report both",
-        description="Train SemGAN and the RGB GAN baseline with the same configuration (only the output head "
-        "differs), evaluate both on the same schedule, and write DIR/report.md and DIR/report.html. Rerun the "
-        "same command to continue an interrupted comparison.",
-    )
-    p.add_argument("--preset", help=f"one of: {', '.join(PRESETS.names())} (default when DIR holds a compare: its own)")
-    p.add_argument("--out", required=True, type=Path,
-                   help="compare folder: DIR/semgan-s<seed>, DIR/gan-s<seed>, DIR/report.{md,html}")
-    p.add_argument("--steps", type=POSITIVE, help="total steps of each run (train.steps); may grow on a later call")
-    p.add_argument("--seeds", type=POSITIVE, default=1, help="training seeds per model")
-    p.add_argument("--metrics",
-                   help=f"comma-separated: swd,ms_ssim,semantic,structure,fid (default {','.join(DEFAULT_METRICS)})")
-    p.add_argument("--eval-every", type=POSITIVE,
-                   help=f"steps between evaluations (default: steps // {DEFAULT_EVALUATIONS}; and at the last step)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set eval.n=2048 (repeatable; see `semgan presets`)")
-    p.add_argument("--data-root", type=Path, help="dataset folder (data.root)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_compare)

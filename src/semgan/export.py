@@ -14,7 +14,6 @@ config builds before reading any tensor data (a hostile header cannot make it al
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from semgan import __version__
 from semgan.checkpoint import load_checkpoint
 from semgan.config import RunConfig, from_dict, to_dict
 from semgan.errors import SemGANError
-from semgan.evaluate import HEADLINE, headline
 from semgan.io import atomic_write, write_json, write_text
+from semgan.metrics import METRICS, headline
 from semgan.run_dir import RunDir
 
 WEIGHTS = "model.safetensors"
@@ -41,14 +40,15 @@ def is_export(path: str | Path) -> bool:
     return (Path(path) / WEIGHTS).is_file() and (Path(path) / CONFIG).is_file()
 
 
-def _final_metrics(run: RunDir) -> dict[str, Any]:
-    """Each logged metric's headline at the run's last evaluation, with its step."""
+def _metrics_at(run: RunDir, step: int) -> dict[str, Any]:
+    """Each logged metric's headline at the evaluation of ``step`` (the exported weights' own scores), or at the
+    last evaluation before it when that step was not evaluated."""
     out: dict[str, Any] = {}
     for name in run.metric_names():
-        lines = run.read_metric(name)
+        lines = [x for x in run.read_metric(name) if int(x["step"]) <= step]
         if lines and (value := headline(lines[-1], name)) is not None:
-            out[name] = {"value": value, "key": ".".join(HEADLINE.get(name, (name,))), "step": lines[-1]["step"],
-                         "n": lines[-1].get("n")}
+            key = METRICS.get(name).headline if name in METRICS else (name,)
+            out[name] = {"value": value, "key": ".".join(key), "step": lines[-1]["step"], "n": lines[-1].get("n")}
     return out
 
 
@@ -91,7 +91,7 @@ def export_model(run: str | Path, out: str | Path, *, which: str = RunDir.LATEST
         "weights": "G_ema" if "G_ema" in ckpt else "G",
         "config": to_dict(cfg),
         "data": {k: data[k] for k in ("name", "class_names", "palette", "resolution") if k in data},
-        "metrics": _final_metrics(folder),
+        "metrics": _metrics_at(folder, int(ckpt["step"])),
     }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / WEIGHTS, lambda f: f.write(save(weights, metadata={"format": FORMAT})), durable=True)
@@ -107,8 +107,8 @@ def model_card(doc: dict[str, Any]) -> str:
         "the RGB baseline (tanh head; maps are its output snapped to the palette)"
     rows = "\n".join(f"| {i} | {name} | `{tuple(rgb)}` |"
                      for i, (name, rgb) in enumerate(zip(data["class_names"], data["palette"], strict=True)))
-    metrics = "\n".join(f"| {name} (`{m['key']}`) | {m['value']:.4g} | {m['step']} | {m.get('n') or '—'} |"
-                        for name, m in doc["metrics"].items()) or "| — | — | — | — |"
+    metrics = "\n".join(f"| {name} (`{m['key']}`) | {m['value']:.4g} | {_better(name)} | {m['step']} | "
+                        f"{m.get('n') or '—'} |" for name, m in doc["metrics"].items()) or "| — | — | — | — | — |"
     res, name = data["resolution"], data.get("name", "?")
     train = {k: doc["config"]["train"][k] for k in ("steps", "batch", "lr", "g_loss", "seed")}
     return f"""# semgan model: {name}, {res}×{res}, {len(data['class_names'])} classes
@@ -124,8 +124,8 @@ semgan sample THIS_FOLDER --n 16 --seed 0 --out samples
 ```
 
 ```python
-from semgan.sample import load_run, sample
-run = load_run("THIS_FOLDER")
+import semgan
+maps = semgan.load("THIS_FOLDER").sample(16, seed=0)   # maps.labels (16, H, W), maps.images, maps.probs
 ```
 
 ## Classes
@@ -139,14 +139,18 @@ run = load_run("THIS_FOLDER")
 Dataset `{name}`; data config `{json.dumps(doc['config']['data'])}`;
 model `{json.dumps(doc['config']['model'])}`; training `{json.dumps(train)}`.
 
-## Metrics at the last evaluation
+## Metrics of these weights
 
-| metric | value | step | images |
-|---|---:|---:|---:|
+| metric | value | better | step | images |
+|---|---:|---|---:|---:|
 {metrics}
 
-Lower is better for every metric (MS-SSIM: its gap to the reals' own value).
+MS-SSIM is judged by its gap to the reals' own value (`ms_ssim_gap`), not by the value itself.
 """
+
+
+def _better(name: str) -> str:
+    return "higher" if name in METRICS and METRICS.get(name).higher_is_better else "lower"
 
 
 def read_export(path: str | Path) -> tuple[RunConfig, dict[str, Any], int, dict[str, torch.Tensor]]:
@@ -194,24 +198,3 @@ def read_export(path: str | Path) -> tuple[RunConfig, dict[str, Any], int, dict[
         raise SemGANError(f"cannot read {path / WEIGHTS}: {exc}") from exc
     return cfg, data, int(doc.get("step", 0)), weights
 
-
-# ------------------------------------------------------------------------------------------------------ CLI
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    out = export_model(args.run, args.out, which=args.checkpoint)
-    print(f"exported {args.run} ({args.checkpoint}) -> {out}/{WEIGHTS}, {out}/{CONFIG}, {out}/{CARD}")
-    return 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``export`` command."""
-    p = subparsers.add_parser(
-        "export", help="write a run's generator as a safe model folder (safetensors, config, model card)",
-        description="Export the generator of a training run as DIR/model.safetensors, DIR/config.json and a model "
-        "card DIR/README.md. `semgan sample`, `semgan evaluate` and semgan.sample.load_run take the folder.",
-    )
-    p.add_argument("run", type=Path, help="a training run folder")
-    p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
-    p.add_argument("--checkpoint", default=RunDir.LATEST, help="latest, or best-<metric>")
-    p.set_defaults(func=_cmd_export)

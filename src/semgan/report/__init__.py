@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from semgan.report.build import REPORT_HTML, REPORT_MD, add_parser, build_document, build_report
+from semgan.report.build import REPORT_HTML, REPORT_MD, build_document, build_report
 
-__all__ = ["REPORT_HTML", "REPORT_MD", "add_parser", "build_document", "build_report"]
+__all__ = ["REPORT_HTML", "REPORT_MD", "build_document", "build_report"]

