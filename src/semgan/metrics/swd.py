@@ -4,7 +4,7 @@ Re-implemented from the ProGAN paper and a reading of its released ``metrics/sli
 (tkarras/progressive_growing_of_gans; CC BY-NC, so not copied). Per pyramid level (finest first, down to 16 px
 high):
 
-1. a Laplacian pyramid of every image: 5x5 binomial kernel, reflect-101 borders, ``pyr_up`` by zero insertion
+1. a Laplacian pyramid of every image: 5x5 binomial kernel, reflect-101 borders, upsampling by zero insertion
    and the kernel times 4 (cv2 ``pyrDown``/``pyrUp``); the coarsest level is the Gaussian low-pass residual;
 2. 128 random 7x7x3 neighbourhoods per image, centres drawn independently with replacement in [3, S - 4];
 3. each set's descriptors z-scored per colour channel with that set's own mean and std (ddof=0);
@@ -13,7 +13,8 @@ high):
 
 All randomness comes from the explicit ``generator``. Per level, finest first, the draws are: real patch centres
 (y then x), fake patch centres (y then x), then the directions. Patch centres and directions can also be
-injected, which is how the tests compare against a plain numpy transcription.
+injected, which is how the tests compare against a plain numpy transcription; the steps one at a time, for the
+tests only, are in ``semgan.metrics._reference``.
 
 Speed (2916 vs 2916 images at 64 px in ~4-5 s on 2 CPU cores): projection (a float32 GEMM, 2 x 373k descriptors
 x 147 x 512 directions per level) and sorting dominate. On CPU the sort runs in numpy, whose SIMD sort is ~20x
@@ -107,22 +108,12 @@ def _up_1d(x: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.stack([even, odd], dim + 1).flatten(dim, dim + 1)
 
 
-def pyr_down(x: torch.Tensor) -> torch.Tensor:
-    """cv2 ``pyrDown``: (N, C, H, W) float -> (N, C, ceil(H/2), ceil(W/2)), binomial 5x5 blur then decimation."""
-    return _down_1d(_down_1d(x, 2), 3)
-
-
-def pyr_up(x: torch.Tensor) -> torch.Tensor:
-    """cv2 ``pyrUp``: (N, C, H, W) float -> (N, C, 2H, 2W), zero insertion and the 5x5 binomial kernel x 4."""
-    return _up_1d(_up_1d(x, 2), 3)
-
-
 @functools.lru_cache(maxsize=32)
 def _axis_operators(n: int, level: int, last: bool) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """1-D linear maps along one axis of length ``n`` for pyramid level ``level`` (float32).
 
     Returns ``(A, D, U)``: A (n_l, n) = D^l takes the input to Gaussian level l (None at level 0, the identity);
-    D (n_l+1, n_l) is one ``pyr_down`` step and U (n_l, n_l+1) one ``pyr_up`` step (both empty at the last
+    D (n_l+1, n_l) is one ``pyrDown`` step and U (n_l, n_l+1) one ``pyrUp`` step (both empty at the last
     level). Both pyramid filters are separable with per-axis borders, so a 2-D step is M X M^T. Pushing an
     identity matrix through the same 1-D filters gives the exact dyadic coefficients, and matrix products are
     much faster on CPU than strided elementwise filtering.
@@ -164,23 +155,6 @@ def _laplacian_levels(
         coarser = _apply_separable(gauss, d_h, d_w)
         yield level, gauss - _apply_separable(coarser, u_h, u_w)
         gauss = coarser
-
-
-def laplacian_pyramid(images: torch.Tensor, num_levels: int) -> list[torch.Tensor]:
-    """Laplacian pyramid of (N, C, H, W) images, finest first (``pyr_down`` / ``pyr_up`` as in cv2).
-
-    Args:
-        images: (N, C, H, W) uint8 or float; converted to float32 without rescaling (0..255 stays 0..255).
-        num_levels: number of levels L; H and W must be divisible by 2**(L-1).
-
-    Returns:
-        L float32 tensors of shape (N, C, H / 2**l, W / 2**l); levels 0..L-2 are band-pass
-        (G_l - pyr_up(G_l+1)), the last is the Gaussian low-pass residual.
-    """
-    H, W = images.shape[-2:]
-    if num_levels < 1 or H % (1 << (num_levels - 1)) or W % (1 << (num_levels - 1)):
-        raise ValueError(f"{num_levels} pyramid levels need H and W divisible by {1 << max(0, num_levels - 1)}")
-    return [lap for _, lap in _laplacian_levels(images, range(num_levels), num_levels)]
 
 
 # ----------------------------------------------------------------------------------------------- descriptors
@@ -270,18 +244,6 @@ def _mean_std(total: torch.Tensor, total_sq: torch.Tensor, count: int) -> tuple[
     mean = total / count
     std = (total_sq / count - mean * mean).clamp_min(0).sqrt()
     return mean, torch.where(std > 0, std, torch.ones_like(std))
-
-
-def normalize_descriptors(desc: torch.Tensor, channels: int = 3) -> torch.Tensor:
-    """Z-score (M, C * s * s) descriptors per channel over the whole set (ProGAN step 4).
-
-    Mean and std (ddof=0) are taken over (M, s, s) for each channel; a channel with zero variance is only centred.
-    Returns a new float32 tensor.
-    """
-    total, total_sq = descriptor_moments(desc, channels)
-    mean, std = _mean_std(total, total_sq, desc.shape[0] * (desc.shape[1] // channels))
-    d = desc.float().view(desc.shape[0], channels, -1)  # (M, C, s*s)
-    return ((d - mean.float().view(1, -1, 1)) / std.float().view(1, -1, 1)).view(desc.shape)
 
 
 # ----------------------------------------------------------------------------------------------- projections
@@ -420,53 +382,6 @@ def _unit_rows(directions: torch.Tensor, dim: int, device: torch.device) -> torc
     return dirs.permute(0, 2, 1).reshape(-1, dim).float().contiguous()
 
 
-def sliced_wasserstein(
-    desc_a: torch.Tensor,
-    desc_b: torch.Tensor,
-    directions: torch.Tensor | None = None,
-    *,
-    generator: torch.Generator | None = None,
-    dir_repeats: int = DIR_REPEATS,
-    dirs_per_repeat: int = DIRS_PER_REPEAT,
-    buffer_bytes: int = PROJECTION_BUFFER_BYTES,
-    sort_backend: str = "auto",
-) -> float:
-    """Sliced Wasserstein distance between two equally sized descriptor sets (ProGAN step 5).
-
-    Each direction is normalised to unit L2 norm; both sets are projected, each projection is sorted, and the
-    mean |sorted a - sorted b| is taken over descriptors and directions (= the mean over repeats, since every
-    repeat has D directions).
-
-    Args:
-        desc_a: (M, F) float32 descriptors (already normalised).
-        desc_b: (M, F) float32 descriptors; same shape as ``desc_a``.
-        directions: (R, F, D) or (F, D) raw directions; drawn from ``generator`` when None.
-        generator: source of the directions when they are not given.
-        dir_repeats: R when drawing.
-        dirs_per_repeat: D when drawing.
-        buffer_bytes: bound on the two projection buffers; directions are processed in chunks that fit.
-        sort_backend: "numpy" (CPU only), "torch" or "auto" (numpy on CPU, torch elsewhere).
-
-    Returns:
-        The distance as a Python float (not scaled by 1e3).
-    """
-    if desc_a.shape != desc_b.shape or desc_a.dim() != 2:
-        raise SemGANError(
-            f"sliced Wasserstein needs two (M, F) descriptor sets of equal shape (equal real and fake counts), "
-            f"got {tuple(desc_a.shape)} and {tuple(desc_b.shape)}"
-        )
-    if directions is None:
-        if generator is None:
-            raise ValueError("pass either directions or a generator")
-        directions = draw_directions(
-            desc_a.shape[1], generator=generator, dir_repeats=dir_repeats, dirs_per_repeat=dirs_per_repeat
-        )
-    rows = _unit_rows(directions, desc_a.shape[1], desc_a.device)
-    return _projected_distance(
-        desc_a.float(), desc_b.float(), rows, None, None, buffer_bytes=buffer_bytes, sort_backend=sort_backend
-    )
-
-
 # ----------------------------------------------------------------------------------------------- full metric
 
 
@@ -499,7 +414,7 @@ def swd(
             synchronisation stays cheap.
         patch_centres: per level (finest first), (real, fake) centres of shape (N, P, 2); replaces the draws.
         directions: per level, raw (R, 3 * nhood_size**2, D) directions; replaces the draws.
-        sort_backend: see :func:`sliced_wasserstein`.
+        sort_backend: "numpy" (CPU only), "torch" or "auto" (numpy on CPU, torch elsewhere).
 
     Returns:
         ``{"64": .., "32": .., "16": .., "avg": ..}`` for 64 px high images: one key per level height, finest
