@@ -134,7 +134,7 @@ def _cpu_preset(dataset: str, classes: str, steps: int, size: int = 128) -> RunC
 
 
 add_preset("facades-cpu", _cpu_preset("facades", "", 1500),
-           "CMP Facades 128x128 on a CPU: shapes-cpu recipe + instance noise, ld 128, 1500 steps (~15 min, 2 cores)")
+           "CMP Facades 128x128 on a CPU: shapes-cpu recipe + instance noise, ld 128, 1500 steps (~40 min, 2 cores)")
 add_preset("cityscapes-cpu", _cpu_preset("cityscapes", "cityscapes22", 1500),
            "Cityscapes 128x128 (cityscapes22) on a CPU: the facades-cpu recipe (instance noise), 1500 steps")
 add_preset("folder-cpu", _cpu_preset("folder", "", 1500, size=0),
