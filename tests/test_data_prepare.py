@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from semgan.data import load_dataset, load_with_cache, prepare_dataset
+from semgan.data import load_dataset, prepare_dataset
 from semgan.data.classes import CMP_PALETTE
 from semgan.data.decode import MAX_LISTED, decode_all, nearest_color, resize_labels
 from semgan.data.facades import read_cmp_labels
@@ -117,7 +117,7 @@ def test_prepare_writes_npy_and_manifest(cmp_root, cache):
     ds = load_dataset("facades", root=str(cmp_root), size=16)
     assert time.perf_counter() - t0 < 0.5
     assert ds.meta["cache"] == str(entry) and np.array_equal(ds.labels.numpy(), labels)
-    fresh = load_with_cache("facades", root=str(cmp_root), size=16, cache_dir=cache.parent / "other")
+    fresh = load_dataset("facades", root=str(cmp_root), size=16, cache_dir=cache.parent / "other")
     assert np.array_equal(fresh.labels.numpy(), labels)  # decoded from source into another cache: same maps
     assert prepare_dataset("facades", cmp_root, 16) == entry  # already up to date
 
@@ -216,7 +216,7 @@ def test_generated_datasets_have_nothing_to_prepare(tmp_path, cache):
         prepare_dataset("shapes", tmp_path)
     with pytest.raises(SemGANError, match="unknown file-backed dataset 'mnist'"):
         prepare_dataset("mnist", tmp_path)
-    assert len(load_with_cache("shapes")) == 2916
+    assert len(load_dataset("shapes")) == 2916
 
 
 def test_unwritable_cache_only_warns(cmp_root, tmp_path, monkeypatch, caplog):

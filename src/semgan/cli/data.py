@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from semgan.cli.common import POSITIVE, SubParsers, add_data_root
-from semgan.data import DATASETS, LabelDataset, load_with_cache, prepare_dataset
+from semgan.data import DATASETS, LabelDataset, load_dataset, prepare_dataset
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, write_rgb_png
 
@@ -96,7 +96,7 @@ def _root(args: argparse.Namespace) -> str | None:
 
 
 def _load(args: argparse.Namespace) -> LabelDataset:
-    return load_with_cache(
+    return load_dataset(
         args.name,
         root=_root(args),
         size=args.size,

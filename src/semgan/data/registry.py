@@ -7,7 +7,7 @@ them (maps alone, and maps with photos for pix2pix), without decoding anything; 
 cache (:mod:`semgan.data.cache`).
 
 :func:`dataset_from_config`, :func:`pairs_from_config` and :func:`prepare_from_config` take the config;
-:func:`load_dataset`, :func:`load_with_cache` and :func:`prepare_dataset` take its fields as keywords instead,
+:func:`load_dataset` and :func:`prepare_dataset` take its fields as keywords instead,
 for a quick call from Python or the command line.
 """
 
@@ -146,26 +146,11 @@ def load_dataset(
     split: str | None = None,
     seed: int = 0,
     skip_bad: bool = False,
-) -> LabelDataset:
-    """Load a registered dataset by name, e.g. ``load_dataset("shapes")``: :func:`dataset_from_config` with
-    the fields of a :class:`~semgan.config.DataConfig` as keywords (``None``: the dataset's default)."""
-    return dataset_from_config(
-        data_config(name, root=root, size=size, classes=classes, split=split, seed=seed, skip_bad=skip_bad)
-    )
-
-
-def load_with_cache(
-    name: str,
-    *,
-    root: str | None = None,
-    size: int | None = None,
-    classes: str | None = None,
-    split: str | None = None,
-    seed: int = 0,
-    skip_bad: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> LabelDataset:
-    """Like :func:`load_dataset`, with an explicit cache root for file-backed datasets."""
+    """Load a registered dataset by name, e.g. ``load_dataset("shapes")``: :func:`dataset_from_config` with
+    the fields of a :class:`~semgan.config.DataConfig` as keywords (``None``: the dataset's default), and
+    ``cache_dir`` for file-backed datasets (None: :func:`semgan.io.cache_root`)."""
     cfg = data_config(name, root=root, size=size, classes=classes, split=split, seed=seed, skip_bad=skip_bad)
     return dataset_from_config(cfg, cache_dir=cache_dir)
 
