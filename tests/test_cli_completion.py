@@ -78,6 +78,7 @@ class TestBash:
     def test_option_values_are_not_taken_for_commands_or_positionals(self, bash):
         assert complete(bash, "semgan train --set model.ks=7 --pre") == ["--preset"]
         assert complete(bash, "semgan data info --size 8 sh") == ["shapes"]
+        assert complete(bash, "semgan data info --root x sh") == ["shapes"], "a hidden option still takes a value"
         assert complete(bash, "semgan data info shapes ") == [], "NAME given: file names (the shell's default)"
 
     def test_file_values_fall_back_to_the_shell(self, bash):

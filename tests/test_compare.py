@@ -194,6 +194,8 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--preset is required" in capsys.readouterr().out
     assert run_cli(["compare", "--preset", "tiny", "--out", str(tmp_path / "x"), "--metrics", "swd,nope"]) == 2
     assert "unknown metric 'nope'" in capsys.readouterr().out
+    assert run_cli(["compare", "--preset", "tiny", "--out", str(tmp_path / "x"), "--metrics", "swd,l1"]) == 2
+    assert "metric 'l1' compares paired images" in capsys.readouterr().out
     assert run_cli(["report", str(tmp_path)]) == 2
     assert "not a compare folder" in capsys.readouterr().out
     assert not (tmp_path / "x").exists(), "nothing is written before the arguments are checked"

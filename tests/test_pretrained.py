@@ -44,3 +44,14 @@ def test_unknown_or_ambiguous_pretrained_is_refused(tmp_path, capsys):
         semgan.load("pretrained:cats")
     assert main(["sample", str(tmp_path), "--pretrained", "shapes", "--out", str(tmp_path / "x")]) == 2
     assert "RUN folder or --pretrained NAME (one of the two)" in capsys.readouterr().err
+
+
+def test_every_entry_point_takes_the_pretrained_name(tmp_path, capsys):
+    from semgan.sample import load_run
+
+    assert load_run("pretrained:shapes").step == 2500
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "pretrained:shapes", "--metrics", "semantic", "--n", "16", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["semantic"]["validity_fake"] == 1.0
+    assert main(["sample", "--pretrained", "shapes", "--checkpoint", "best-swd", "--out", str(tmp_path / "x")]) == 2
+    assert "has no checkpoint 'best-swd'" in capsys.readouterr().err

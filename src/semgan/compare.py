@@ -82,6 +82,10 @@ def resolve_config(cfg: RunConfig, saved: RunConfig | None = None) -> RunConfig:
     metrics = ev.metrics or (saved.eval.metrics if saved is not None else ()) or DEFAULT_METRICS
     for name in metrics:
         METRICS.get(name)  # a typo fails before any training
+    if "l1" in metrics:
+        raise SemGANError("metric 'l1' compares paired images (a pix2pix translation against its photo); a "
+                          "generator's samples have no pairs among the reals. Use swd, ms_ssim, fid, kid, "
+                          "semantic or structure")
     every = ev.every or (saved.eval.every if saved is not None else 0)
     every = every or max(1, cfg.train.steps // DEFAULT_EVALUATIONS)
     return replace(

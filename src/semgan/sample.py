@@ -142,8 +142,9 @@ def load_run(run: str | Path, *, which: str = "latest", device: str | torch.devi
     is allocated.
     """
     from semgan.export import is_export, read_export
+    from semgan.pretrained import resolve
 
-    path = Path(run)
+    path = resolve(run)  # "pretrained:NAME" is the shipped model's folder
     if is_export(path):
         cfg, data, step, weights = read_export(path)
         source = path / "model.safetensors"

@@ -17,7 +17,7 @@ from semgan.cli.common import SubParsers
 from semgan.errors import SemGANError
 
 EXAMPLES = """examples:
-  semgan train --preset shapes-cpu --out runs/shapes               # ~10 min on 2 CPU cores
+  semgan train --preset shapes-cpu --out runs/shapes               # ~12 min on 2 CPU cores
   semgan train --out runs/shapes --resume --steps 6000             # continue it
   semgan sample --pretrained shapes --seeds 0-15 --out samples     # the model shipped with semgan
   semgan sample runs/shapes --seeds 0-15 --out samples             # one map per seed: seed0000.png, ...

@@ -26,6 +26,7 @@ class _Option:
     takes_value: bool
     words: tuple[str, ...]
     help: str
+    hidden: bool = False  # a deprecated alias: never offered, but the word after it is its value
 
 
 @dataclass
@@ -64,10 +65,9 @@ def command_tree(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) ->
             for name, sub in action.choices.items():
                 cmd.commands.append((name, helps.get(name, "")))
                 nested.append((name, sub))
-        elif action.option_strings:
-            if action.help != argparse.SUPPRESS:
-                cmd.options.append(_Option(tuple(action.option_strings), action.nargs != 0, _words(action),
-                                           _help(action)))
+        elif action.option_strings:  # a hidden (deprecated) option is not offered, but its value is still skipped
+            cmd.options.append(_Option(tuple(action.option_strings), action.nargs != 0, _words(action),
+                                       _help(action), hidden=action.help == argparse.SUPPRESS))
         else:
             cmd.positionals.append(_words(action))
     yield cmd
@@ -92,7 +92,7 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
     commands = list(command_tree(parser))
     spec = "\n".join(
         f'        "{c.key}") cmds="{" ".join(n for n, _ in c.commands)}"; '
-        f'opts="{" ".join(n for o in c.options for n in o.names)}"; '
+        f'opts="{" ".join(n for o in c.options if not o.hidden for n in o.names)}"; '
         f'valopts="{" ".join(n for o in c.options if o.takes_value for n in o.names)}";;'
         for c in commands)
     words = "\n".join(f'        "{key}") echo "{" ".join(ws)}";;' for key, ws in _word_cases(commands))
@@ -179,7 +179,7 @@ def zsh_script(parser: argparse.ArgumentParser) -> str:
         f'        "{c.key}")\n'
         f"            cmds=({described(c.commands)})\n"
         f"            cmdnames=({' '.join(n for n, _ in c.commands)})\n"
-        f"            opts=({described([(n, o.help) for o in c.options for n in o.names])})\n"
+        f"            opts=({described([(n, o.help) for o in c.options if not o.hidden for n in o.names])})\n"
         f"            valopts=({' '.join(n for o in c.options if o.takes_value for n in o.names)});;"
         for c in commands)
     words = "\n".join(f'        "{key}") reply=({" ".join(_zq(w) for w in ws)});;'

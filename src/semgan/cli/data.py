@@ -1,8 +1,8 @@
 """``semgan data prepare|info|preview``: prepare, inspect and preview datasets::
 
-    semgan data prepare facades --data-root shared/data/cmp_facade_base --size 128
-    semgan data info facades --data-root shared/data/cmp_facade_base
-    semgan data preview facades --data-root shared/data/cmp_facade_base --out grid.png --n 16
+    semgan data prepare facades --data-root /data/CMP --size 128
+    semgan data info facades --data-root /data/CMP
+    semgan data preview facades --data-root /data/CMP --out grid.png --n 16
 
 ``--root``, the old spelling of ``--data-root``, still works (hidden from help, with a warning).
 """

@@ -34,6 +34,9 @@ def _source(args: argparse.Namespace) -> Path:
     if (args.run is None) == (args.pretrained is None):
         raise SemGANError("sample takes a RUN folder or --pretrained NAME (one of the two), e.g. "
                           "`semgan sample --pretrained shapes --seeds 0-15 --out x`")
+    if args.pretrained and args.checkpoint != "latest":
+        raise SemGANError(f"--pretrained {args.pretrained} is one exported model; it has no checkpoint "
+                          f"{args.checkpoint!r} (leave --checkpoint out)")
     return pretrained_path(args.pretrained) if args.pretrained else resolve(args.run)
 
 

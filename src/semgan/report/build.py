@@ -6,10 +6,12 @@ grids, checkpoints) and writes, without training anything:
 - ``report.md`` and a self-contained ``report.html`` (images inlined as base64 data URIs);
 - ``plots/``: SWD against training step per pyramid level (the paper's Figures 4 and 5), the other metrics
   against step, per-class pixel shares, training losses;
-- ``grids/``: each run's latest 4x4 sample grid and the grid of its best-SWD checkpoint (Figures 3, 6, 7).
+- ``grids/``: each run's latest 4x4 sample grid and the grid of its best-SWD checkpoint (Figures 3, 6, 7),
+  16 real maps (``real.png``, written by compare; remade from the data if missing) and the class colours.
 
-The tables follow Tables 1 and 2: rows SemGAN and GAN; columns FID, MS-SSIM, SWD per level from 16 px up, SWD
-average; the better value per column in bold; lower is better. The paper reports the best value seen during
+The report opens with the samples. The tables follow Tables 1 and 2: rows SemGAN and GAN; columns FID (when it
+was computed), MS-SSIM, SWD per level from 16 px up, SWD average; the better value per column in bold, by each
+metric's direction (MS-SSIM by its gap to the reals' value). The paper reports the best value seen during
 training; both that (the minimum over the evaluated steps, per column) and the value at the end of training
 are given, and with several seeds their mean and sample standard deviation across seeds, plus the best seed.
 

@@ -68,7 +68,7 @@ def write_grids(run: RunResult, grids: Path) -> tuple[tuple[Image, str] | None, 
 
 
 
-REAL_GRID = "real.png"  # in the compare folder's grids/, written by compare (the report itself loads no data)
+REAL_GRID = "real.png"  # in the compare folder's grids/, written by compare (report remakes it only if missing)
 LEGEND = "legend.png"
 
 
