@@ -97,9 +97,7 @@ def load(path: str | Path, *, checkpoint: str = "latest", device: str | torch.de
     """Load a trained generator: a run folder (its ``checkpoint``: latest, best-swd, ...), a checkpoint file, an
     exported model folder (``semgan export``) or a model shipped with semgan (``"pretrained:shapes"``).
     ``device="auto"`` takes CUDA when there is one."""
-    from semgan.pretrained import resolve
-
-    run = load_run(resolve(path), which=checkpoint, device=resolve_device(str(device), key="device"))
+    run = load_run(path, which=checkpoint, device=resolve_device(str(device), key="device"))
     return LabelMapGenerator(run.G, run.class_names, run.palette, run.step)
 
 

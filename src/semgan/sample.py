@@ -149,7 +149,7 @@ def load_run(run: str | Path, *, which: str = "latest", device: str | torch.devi
         cfg, data, step, weights = read_export(path)
         source = path / "model.safetensors"
     else:
-        source = find_checkpoint(run, which)
+        source = find_checkpoint(path, which)
         ckpt: dict[str, Any] = load_checkpoint(source, map_location="cpu")
         cfg, family = from_dict(ckpt["config"]), ckpt.get("family", "semgan")
         if family != "semgan" or "G" not in ckpt:

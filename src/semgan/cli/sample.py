@@ -29,7 +29,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _source(args: argparse.Namespace) -> Path:
     """RUN, or the folder of ``--pretrained NAME`` (one of the two)."""
-    from semgan.pretrained import pretrained_path, resolve
+    from semgan.pretrained import pretrained_path
 
     if (args.run is None) == (args.pretrained is None):
         raise SemGANError("sample takes a RUN folder or --pretrained NAME (one of the two), e.g. "
@@ -37,7 +37,7 @@ def _source(args: argparse.Namespace) -> Path:
     if args.pretrained and args.checkpoint != "latest":
         raise SemGANError(f"--pretrained {args.pretrained} is one exported model; it has no checkpoint "
                           f"{args.checkpoint!r} (leave --checkpoint out)")
-    return pretrained_path(args.pretrained) if args.pretrained else resolve(args.run)
+    return pretrained_path(args.pretrained) if args.pretrained else args.run  # load_run resolves pretrained:NAME
 
 
 def _sample_seeds(args: argparse.Namespace) -> int:

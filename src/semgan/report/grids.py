@@ -7,7 +7,6 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
@@ -73,10 +72,10 @@ LEGEND = "legend.png"
 
 
 def write_real_grid(dataset: LabelDataset, path: Path, *, seed: int, n: int = 16) -> None:
-    """A 4x4 grid of real maps, drawn without replacement with ``seed``, in the sample grids' layout."""
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))].sort().values
-    images = colorize(dataset.labels[idx].long(), dataset.palette)  # (n, 3, H, W) uint8
+    """A 4x4 grid of real maps (the evaluation's seeded subset of ``n``), in the sample grids' layout."""
+    from semgan.evaluate import real_subset
+
+    images = colorize(real_subset(dataset, n, seed).long(), dataset.palette)  # (n, 3, H, W) uint8
     write_rgb_png(path, make_grid(images, nrow=4))
 
 
