@@ -283,3 +283,14 @@ def test_report_with_several_seeds(tmp_path: Path) -> None:
     assert re.search(r"SemGAN: step 4, the sample step nearest the best SWD avg \(step 5\)", md)
     assert (out / "grids" / "gan-s1-best-swd.png").is_file() and (out / "plots" / "swd.png").is_file()
     assert "seed 2" not in md.split("## Samples")[1].split("## Protocol")[0], "no grids for a run never started"
+
+
+def test_the_loss_plot_names_the_losses_the_runs_trained_with():
+    from typing import get_args
+
+    from semgan.config.schema import DLoss, GLoss
+    from semgan.report.plots import LOSS_NAMES, _loss_title
+
+    assert set(get_args(GLoss)) | set(get_args(DLoss)) <= set(LOSS_NAMES)
+    assert _loss_title("G", {"ns"}) == "G loss (non-saturating)"
+    assert _loss_title("D", {"hinge", "bce"}) == "D loss (BCE / hinge)"

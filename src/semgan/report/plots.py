@@ -125,15 +125,24 @@ def plot_metrics(runs: Sequence[RunResult], path: Path, reference: dict[str, flo
     return True
 
 
+LOSS_NAMES = {"bce": "BCE", "hinge": "hinge", "fm": "feature matching", "fm_all": "feature matching, every layer",
+              "fm_l1": "feature matching, L1", "ns": "non-saturating"}
+
+
+def _loss_title(part: str, names: set[str]) -> str:
+    return f"{part} loss ({' / '.join(LOSS_NAMES.get(n, n) for n in sorted(names))})"
+
+
 def plot_losses(runs: Sequence[RunResult], path: Path) -> bool:
-    """D loss, G (feature-matching) loss and D's mean outputs on real and fake batches, per logged step."""
+    """D loss, G loss and D's mean outputs on real and fake batches, per logged step."""
     if not any(r.stats for r in runs):
         return False
+    with_stats = [r for r in runs if r.stats]
     fig, panels = _panels(3)
     _plot_curves(panels[0], runs, _stats_curve("loss_D"), snapped_too=False)
-    _finish_axis(panels[0], "D loss (BCE)")
+    _finish_axis(panels[0], _loss_title("D", {r.losses[0] for r in with_stats}))
     _plot_curves(panels[1], runs, _stats_curve("loss_G"), snapped_too=False)
-    _finish_axis(panels[1], "G loss (feature matching)")
+    _finish_axis(panels[1], _loss_title("G", {r.losses[1] for r in with_stats}))
     _plot_curves(panels[2], runs, _stats_curve("D_real"), snapped_too=False, suffix=" D(real)")
     _plot_curves(panels[2], runs, _stats_curve("D_fake"), snapped_too=False, suffix=" D(fake)", linestyle=":")
     _finish_axis(panels[2], "mean D output (sigmoid)")
