@@ -56,8 +56,8 @@ FINAL_KEYS = {  # label -> (metric, path in its log line); "final" = the last ev
     "one/class": ("structure", ("structure", "one_per_class")),
     "fragments": ("structure", ("structure", "fragments")),
     "count TV": ("structure", ("structure", "count_tv_mean")),
-    "FID": ("fid", ("fid",)),
 }
+FINAL_FILE = "fid-final.json"  # ``semgan evaluate RUN --metrics fid,kid --out RUN/fid-final.json`` (final weights)
 
 
 def overrides(variant: str) -> dict[str, object]:
@@ -73,20 +73,25 @@ def _get(line: dict[str, Any], path: tuple[str, ...]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def run_numbers(run: RunDir) -> dict[str, float]:
-    """What the table shows of one finished run."""
+def run_numbers(run: RunDir, snapped: bool = False) -> dict[str, float]:
+    """What the table shows of one finished run; ``snapped``: the baseline's palette-snapped view (SWD, FID)."""
     out: dict[str, float] = {}
-    swd = [(r["step"], r["swd"]) for r in run.read_metric("swd") if isinstance(r.get("swd"), dict)]
+    # A metric line holds the snapped view's headline beside its own: {"swd": {...}, "snapped": {...}}.
+    lines = [{"swd": line.get("snapped")} if snapped else line for line in run.read_metric("swd")]
+    swd = [line["swd"] for line in lines if isinstance(line.get("swd"), dict)]
     if swd:
-        best = min(swd, key=lambda x: x[1]["avg"])
-        out["SWD best"], out["SWD final"] = best[1]["avg"], swd[-1][1]["avg"]
-        for level, v in swd[-1][1].items():
-            if level != "avg":
-                out[f"SWD {level}"] = v
-    for label, (metric, path) in FINAL_KEYS.items():
-        lines = run.read_metric(metric)
-        if lines and (v := _get(lines[-1], path)) is not None:
-            out[label] = v
+        out["SWD best"], out["SWD final"] = min(x["avg"] for x in swd), swd[-1]["avg"]
+        out |= {f"SWD {level}": v for level, v in swd[-1].items() if level != "avg"}
+    if not snapped:
+        for label, (metric, path) in FINAL_KEYS.items():
+            if (metric_lines := run.read_metric(metric)) and (v := _get(metric_lines[-1], path)) is not None:
+                out[label] = v
+    if (final := run.root / FINAL_FILE).is_file():
+        scores = json.loads(final.read_text())
+        scores = scores.get("snapped", {}) if snapped else scores
+        out |= {label: float(scores[key]) for label, key in (("FID", "fid"), ("KID x1e3", "kid")) if key in scores}
+        if "KID x1e3" in out:
+            out["KID x1e3"] *= 1e3
     return out
 
 
@@ -111,6 +116,29 @@ def cell(values: list[float], fmt: str) -> str:
     return f"{format(statistics.fmean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
 
 
+def write_sheet(out: Path, variants: list[str], modes: list[str], seeds: range, path: Path) -> None:
+    """One PNG of the runs' final sample grids (``grid.png``): a row per (variant, mode), a column per seed."""
+    from PIL import Image, ImageDraw
+
+    cells = [[RunDir(out / v / f"{m}-s{s}").root / "grid.png" for s in seeds] for v in variants for m in modes]
+    labels = [f"{v} {m}" for v in variants for m in modes]
+    size = max((Image.open(c).size[0] for row in cells for c in row if c.is_file()), default=256)
+    pad, head = 8, 18
+    sheet = Image.new("RGB", (len(seeds) * (size + pad) + pad, len(cells) * (size + pad + head) + pad + head), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, seed in enumerate(seeds):
+        draw.text((pad + j * (size + pad), 3), f"seed {seed}", fill="black")
+    for i, (label, row) in enumerate(zip(labels, cells, strict=True)):
+        y = head + i * (size + pad + head)
+        draw.text((pad, y + 3), label, fill="black")
+        for j, grid in enumerate(row):
+            if grid.is_file():
+                sheet.paste(Image.open(grid).convert("RGB").resize((size, size), Image.NEAREST),
+                            (pad + j * (size + pad), y + head))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="shapes-cpu")
@@ -123,6 +151,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--summary-only", action="store_true", help="train nothing; summarise the runs in --out")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--sheet", type=Path, help="also write the final grid of every run here, a row per "
+                        "(variant, mode) and a column per seed (PNG)")
     args = parser.parse_args()
     base = apply_overrides(get_preset(args.preset), args.set)
     if args.data_root:
@@ -153,37 +183,43 @@ def main() -> None:
 
     floor = real_swd_floor(dataset, base.eval.n, base.eval.seed)
     columns = ["SWD best", "SWD final", *[f"SWD {k}" for k in sorted((k for k in floor["swd"] if k != "avg"), key=int)],
-               *FINAL_KEYS, "wall min"]
+               *FINAL_KEYS, "FID", "KID x1e3", "wall min"]
     real: dict[str, float] = {}
     rows = []
     walls = json.loads(walls_file.read_text()) if walls_file.is_file() else {}
+    fmt = {"SWD": ".1f", "FID": ".1f", "KID": ".1f", "wall min": ".1f"}
     for variant in variants:
         for mode in modes:
-            per_seed = []
-            for seed in seeds:
-                run = RunDir(args.out / variant / f"{mode}-s{seed}")
-                if run.exists() and run.read_metric("swd"):
-                    numbers = run_numbers(run)
-                    if f"{variant}/{mode}-s{seed}" in walls:
-                        numbers["wall min"] = walls[f"{variant}/{mode}-s{seed}"] / 60
-                    per_seed.append(numbers)
-                    real = real or real_numbers(run)
-            fmt = {"SWD": ".1f", "FID": ".1f", "wall min": ".1f"}
-            rows.append([variant, mode, str(len(per_seed)), *(
-                cell([n[c] for n in per_seed if c in n], next((f for p, f in fmt.items() if c.startswith(p)), ".3f"))
-                for c in columns)])
+            for snapped in (False, True) if mode == "gan" else (False,):
+                per_seed = []
+                for seed in seeds:
+                    run = RunDir(args.out / variant / f"{mode}-s{seed}")
+                    if run.exists() and run.read_metric("swd"):
+                        numbers = run_numbers(run, snapped)
+                        if f"{variant}/{mode}-s{seed}" in walls and not snapped:
+                            numbers["wall min"] = walls[f"{variant}/{mode}-s{seed}"] / 60
+                        per_seed.append(numbers)
+                        real = real or real_numbers(run)
+                rows.append([variant, f"{mode}, snapped" if snapped else mode, str(len(per_seed)), *(
+                    cell([n[c] for n in per_seed if c in n], next((f for p, f in fmt.items() if c.startswith(p)),
+                                                                  ".3f"))
+                    for c in columns)])
     floor_row = ["real data", "", "", format(floor["swd"]["avg"], ".1f"), format(floor["swd"]["avg"], ".1f"),
                  *(format(floor["swd"][c.split()[1]], ".1f") for c in columns if c.startswith("SWD ") and
                    c.split()[1] in floor["swd"]),
                  *(format(real[c], ".3f") if c in real else ("0" if c in ("MS-SSIM gap", "count TV") else "—")
-                   for c in FINAL_KEYS), ""]
+                   for c in FINAL_KEYS), "—", "—", ""]
     print(f"\n{args.preset}, seeds {seeds.start}-{seeds.stop - 1}, {base.train.steps} steps; SWD x1e3 (best = lowest "
-          f"avg during training, the rest at the last evaluation); real data: SWD between two disjoint halves of "
-          f"{floor['n']} maps (the floor), the reals' own structure values; mean ± std over seeds")
+          f"avg during training, the rest at the last evaluation); FID and KID of the final weights ({FINAL_FILE}); "
+          f"real data: SWD between two disjoint halves of {floor['n']} maps (the floor), the reals' own structure "
+          f"values; mean ± std over seeds")
     print("| variant | mode | seeds | " + " | ".join(columns) + " |")
     print("|---|---|---:|" + "---:|" * len(columns))
     for row in [*rows, floor_row]:
         print("| " + " | ".join(row) + " |")
+    if args.sheet:
+        write_sheet(args.out, variants, modes, seeds, args.sheet)
+        print(f"final grids of every seed: {args.sheet}")
     for variant in variants:
         print(f"{variant}: " + " ".join(f"--set {k}={v}" for k, v in overrides(variant).items()))
 
