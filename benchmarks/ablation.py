@@ -120,8 +120,11 @@ def write_sheet(out: Path, variants: list[str], modes: list[str], seeds: range, 
     """One PNG of the runs' final sample grids (``grid.png``): a row per (variant, mode), a column per seed."""
     from PIL import Image, ImageDraw
 
-    cells = [[RunDir(out / v / f"{m}-s{s}").root / "grid.png" for s in seeds] for v in variants for m in modes]
-    labels = [f"{v} {m}" for v in variants for m in modes]
+    rows = {f"{v} {m}": [RunDir(out / v / f"{m}-s{s}").root / "grid.png" for s in seeds]
+            for v in variants for m in modes}
+    # A (variant, mode) never trained (st has no RGB baseline) would be a blank band.
+    rows = {label: row for label, row in rows.items() if any(c.is_file() for c in row)}
+    labels, cells = list(rows), list(rows.values())
     size = max((Image.open(c).size[0] for row in cells for c in row if c.is_file()), default=256)
     pad, head = 8, 18
     sheet = Image.new("RGB", (len(seeds) * (size + pad) + pad, len(cells) * (size + pad + head) + pad + head), "white")
@@ -133,7 +136,7 @@ def write_sheet(out: Path, variants: list[str], modes: list[str], seeds: range, 
         draw.text((pad, y + 3), label, fill="black")
         for j, grid in enumerate(row):
             if grid.is_file():
-                sheet.paste(Image.open(grid).convert("RGB").resize((size, size), Image.NEAREST),
+                sheet.paste(Image.open(grid).convert("RGB").resize((size, size), Image.Resampling.NEAREST),
                             (pad + j * (size + pad), y + head))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
