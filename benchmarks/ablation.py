@@ -122,7 +122,7 @@ def write_sheet(out: Path, variants: list[str], modes: list[str], seeds: range, 
 
     rows = {f"{v} {m}": [RunDir(out / v / f"{m}-s{s}").root / "grid.png" for s in seeds]
             for v in variants for m in modes}
-    # A (variant, mode) never trained (st has no RGB baseline) would be a blank band.
+    # a (variant, mode) never trained would be a blank band
     rows = {label: row for label, row in rows.items() if any(c.is_file() for c in row)}
     labels, cells = list(rows), list(rows.values())
     size = max((Image.open(c).size[0] for row in cells for c in row if c.is_file()), default=256)
@@ -203,6 +203,8 @@ def main() -> None:
                             numbers["wall min"] = walls[f"{variant}/{mode}-s{seed}"] / 60
                         per_seed.append(numbers)
                         real = real or real_numbers(run)
+                if not per_seed:  # a (variant, mode) never trained: st has no RGB baseline
+                    continue
                 rows.append([variant, f"{mode}, snapped" if snapped else mode, str(len(per_seed)), *(
                     cell([n[c] for n in per_seed if c in n], next((f for p, f in fmt.items() if c.startswith(p)),
                                                                   ".3f"))
