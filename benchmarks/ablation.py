@@ -122,16 +122,14 @@ def write_sheet(out: Path, variants: list[str], modes: list[str], seeds: range, 
 
     rows = {f"{v} {m}": [RunDir(out / v / f"{m}-s{s}").root / "grid.png" for s in seeds]
             for v in variants for m in modes}
-    # a (variant, mode) never trained would be a blank band
-    rows = {label: row for label, row in rows.items() if any(c.is_file() for c in row)}
-    labels, cells = list(rows), list(rows.values())
-    size = max((Image.open(c).size[0] for row in cells for c in row if c.is_file()), default=256)
+    rows = {label: row for label, row in rows.items() if any(c.is_file() for c in row)}  # never trained: no band
+    size = max((Image.open(c).size[0] for row in rows.values() for c in row if c.is_file()), default=256)
     pad, head = 8, 18
-    sheet = Image.new("RGB", (len(seeds) * (size + pad) + pad, len(cells) * (size + pad + head) + pad + head), "white")
+    sheet = Image.new("RGB", (len(seeds) * (size + pad) + pad, len(rows) * (size + pad + head) + pad + head), "white")
     draw = ImageDraw.Draw(sheet)
     for j, seed in enumerate(seeds):
         draw.text((pad + j * (size + pad), 3), f"seed {seed}", fill="black")
-    for i, (label, row) in enumerate(zip(labels, cells, strict=True)):
+    for i, (label, row) in enumerate(rows.items()):
         y = head + i * (size + pad + head)
         draw.text((pad, y + 3), label, fill="black")
         for j, grid in enumerate(row):
