@@ -148,6 +148,7 @@ def test_stale_temporaries_are_cleaned_and_do_not_block(tmp_path, tiny_cfg, caps
     assert "removed" in capsys.readouterr().err
     run = RunDir(out)
     (run.checkpoints / ".step-000020.pt.x8a.tmp").write_bytes(b"half a checkpoint")  # SIGKILL mid-write
+    (run.samples / ".step-000020.png.q7w.tmp").write_bytes(b"half a grid")  # ... or mid-sample
     train(apply_overrides(tiny_cfg, {"train.steps": 30}), out, resume=True, progress=False)
     assert not list(out.rglob("*.tmp")) and run.checkpoint_step() == 30
 

@@ -238,7 +238,7 @@ class RunDir:
 
         Only call this holding :meth:`lock`: another writer's temporaries are not stale.
         """
-        stale = [p for folder in (self.root, self.checkpoints) if folder.is_dir()
+        stale = [p for folder in (self.root, self.checkpoints, self.samples) if folder.is_dir()
                  for p in folder.glob(f".*{TMP_SUFFIX}") if p.is_file()]
         for p in stale:
             p.unlink(missing_ok=True)
