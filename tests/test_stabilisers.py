@@ -9,8 +9,9 @@ from helpers import assert_same_state, straight_and_resumed
 from semgan.augment import AdaptiveP, augment
 from semgan.config import apply_overrides
 from semgan.data import load_dataset
+from semgan.errors import SemGANError
 from semgan.labels import one_hot
-from semgan.losses import d_hinge, g_hinge, r1_penalty
+from semgan.losses import d_hinge, feature_matching_all, g_hinge, g_nonsaturating, r1_penalty
 from semgan.tasks.semgan import SemGANTask
 from semgan.train.engine import Engine
 
@@ -74,6 +75,18 @@ def test_hinge_losses():
     assert g_hinge(torch.tensor([1.0, 3.0])).item() == -2.0
 
 
+def test_feature_matching_plus_a_weighted_nonsaturating_term(tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, {"train.g_loss": "fm_all", "train.g_ns_weight": 0.25})
+    task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, torch.device("cpu")))
+    gen = torch.Generator().manual_seed(0)
+    real_feats, fake_feats = [torch.randn(4, 3, 2, 2, generator=gen)], [torch.randn(4, 3, 2, 2, generator=gen)]
+    logits = torch.tensor([-1.0, 0.0, 2.0, 0.5])
+    expected = feature_matching_all(real_feats, fake_feats) + 0.25 * g_nonsaturating(logits)
+    torch.testing.assert_close(task.g_loss(real_feats, fake_feats, logits), expected)
+    with pytest.raises(SemGANError, match=r"train.g_ns_weight=0.25 .* train.g_loss='hinge'"):
+        apply_overrides(tiny_cfg, {"train.g_loss": "hinge", "train.g_ns_weight": 0.25})
+
+
 def test_adaptive_p_moves_towards_the_target():
     ada = AdaptiveP(target=0.6, speed_images=320, batch=8, interval=4)
     for _ in range(4):
@@ -96,6 +109,7 @@ SWITCHES = {
     "sharpen": {"model.fake_input": "sharpen", "model.fake_temperature": 0.5},
     "noise-floor": {"train.d_noise_floor": 0.1},
     "ema": {"train.ema_half_life": 100},
+    "fm+ns": {"train.g_loss": "fm_all", "train.g_ns_weight": 0.003},
 }
 
 

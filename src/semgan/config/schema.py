@@ -183,6 +183,9 @@ class TrainConfig(Section):
     #                       "hinge": -D(G(z)) (Miyato et al. 2018)
     d_loss: DLoss = "bce"  # D's loss: "bce" (the paper) or "hinge"
     fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
+    g_ns_weight: float = 0.0  # adds this times the non-saturating loss to a feature-matching G loss: batch means
+    #                           alone let single maps miss a class; its gradient is ~1x fm_all's at the start
+    #                           and ~300x once D is trained, so 0.003 leaves the start to fm; 0 = off
     d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
     d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
     d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
@@ -208,7 +211,11 @@ class TrainConfig(Section):
     def check(self) -> None:
         self.non_negative("steps", "d_noise_steps", "keep_checkpoints")
         self.positive("batch", "log_every", "sample_every", "ckpt_every", "r1_every", "ada_images")
-        self.non_negative("d_noise_floor", "r1_gamma")
+        self.non_negative("d_noise_floor", "r1_gamma", "g_ns_weight")
+        if self.g_ns_weight > 0 and not self.g_loss.startswith("fm"):
+            raise SemGANError(f"train.g_ns_weight={self.g_ns_weight} adds a non-saturating term to feature "
+                              f"matching, but train.g_loss={self.g_loss!r}; use fm, fm_all or fm_l1, or set "
+                              "train.g_ns_weight=0")
         for name in ("augment_p", "ada_target"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SemGANError(f"train.{name}={getattr(self, name)}; expected a value in [0, 1]")
@@ -229,8 +236,8 @@ class TrainConfig(Section):
 
 
 #: The train keys of the ``semgan`` family's GAN recipe; pix2pix has its own loss and refuses them.
-GAN_ONLY_TRAIN_KEYS = ("g_loss", "d_loss", "fm_layer", "d_noise", "d_noise_steps", "d_noise_floor", "r1_gamma",
-                       "r1_every", "augment", "augment_p", "ada_target", "ada_images", "ema_half_life")
+GAN_ONLY_TRAIN_KEYS = ("g_loss", "d_loss", "fm_layer", "g_ns_weight", "d_noise", "d_noise_steps", "d_noise_floor",
+                       "r1_gamma", "r1_every", "augment", "augment_p", "ada_target", "ada_images", "ema_half_life")
 
 
 @dataclass(frozen=True)

@@ -202,15 +202,19 @@ class SemGANTask:
     def g_loss(self, real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor],
                fake_logits: torch.Tensor) -> torch.Tensor:
         t, sync = self.cfg.train, self.engine.sync
-        if t.g_loss == "fm":
-            return feature_matching(real_feats, fake_feats, t.fm_layer, sync)
-        if t.g_loss == "fm_all":
-            return feature_matching_all(real_feats, fake_feats, sync)
-        if t.g_loss == "fm_l1":
-            return feature_matching_l1(real_feats, fake_feats)
         if t.g_loss == "hinge":
             return g_hinge(fake_logits)
-        return g_nonsaturating(fake_logits)
+        if t.g_loss == "ns":
+            return g_nonsaturating(fake_logits)
+        if t.g_loss == "fm":
+            loss = feature_matching(real_feats, fake_feats, t.fm_layer, sync)
+        elif t.g_loss == "fm_all":
+            loss = feature_matching_all(real_feats, fake_feats, sync)
+        else:
+            loss = feature_matching_l1(real_feats, fake_feats)
+        if t.g_ns_weight > 0:  # a per-map term beside the batch means
+            loss = loss + t.g_ns_weight * g_nonsaturating(fake_logits)
+        return loss
 
     # ------------------------------------------------------------------------------------- grids, scores
 
