@@ -185,7 +185,8 @@ class TrainConfig(Section):
     fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
     g_ns_weight: float = 0.0  # adds this times the non-saturating loss to a feature-matching G loss: batch means
     #                           alone let single maps miss a class; its gradient is ~1x fm_all's at the start
-    #                           and ~300x once D is trained, so 0.003 leaves the start to fm; 0 = off
+    #                           and ~300x once D is trained, so 0.003 leaves the start to fm (on shapes it did
+    #                           not help: docs/results.md); 0 = off
     d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
     d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
     d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
