@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -39,10 +40,11 @@ import torch.nn.functional as F
 from semgan.config import RunConfig, apply_overrides, get_preset
 from semgan.data import dataset_from_config
 from semgan.devices import resolve_device
+from semgan.distributed import DistEnv
 from semgan.losses import d_bce, feature_matching, feature_matching_all
 from semgan.models import build_models
 
-SWITCHES = {
+SWITCHES: dict[str, dict[str, object]] = {
     "fp32": {},
     "bf16": {"train.precision": "bf16"},
     "fp16": {"train.precision": "fp16"},
@@ -74,7 +76,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(step, steps: int, warmup: int, device: torch.device, budget_s: float) -> tuple[float, float]:  # noqa: ANN001
+def _time(step: Callable[[int], object], steps: int, warmup: int, device: torch.device, budget_s: float
+          ) -> tuple[float, float]:
     """Steps/s over ``steps`` timed steps after ``warmup`` ones, or fewer (at least 2) once ``budget_s`` is
     spent: emulated bf16 on a CPU without it runs a hundred times slower."""
     t0 = time.perf_counter()
@@ -90,7 +93,8 @@ def _time(step, steps: int, warmup: int, device: torch.device, budget_s: float) 
     return done / (time.perf_counter() - t), warm
 
 
-def engine_step(cfg: RunConfig, root: str | None, device: torch.device):  # noqa: ANN201
+def engine_step(cfg: RunConfig, root: str | None, device: torch.device
+                ) -> tuple[Callable[[int], dict[str, torch.Tensor]], DistEnv]:
     from semgan.distributed import setup
     from semgan.tasks.semgan import SemGANTask
     from semgan.train.engine import Engine
@@ -100,7 +104,7 @@ def engine_step(cfg: RunConfig, root: str | None, device: torch.device):  # noqa
     return task.train_step, env
 
 
-def plain_step(cfg: RunConfig, root: str | None, device: torch.device):  # noqa: ANN201
+def plain_step(cfg: RunConfig, root: str | None, device: torch.device) -> Callable[[int], None]:
     """The textbook loop: same G, D, losses, instance noise and Adam settings; no sampler or RNG bookkeeping."""
     mode, t = cfg.model.mode, cfg.train
     ds = dataset_from_config(cfg.data, root=root)
@@ -140,6 +144,8 @@ def child(variant: str, cfg: RunConfig, root: str | None, steps: int, warmup: in
     device = resolve_device(cfg.train.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # as train() does
+    step: Callable[[int], object]
+    env: DistEnv | None
     if variant == "plain":
         step, env = plain_step(cfg, root, device), None
     else:
