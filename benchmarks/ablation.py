@@ -80,7 +80,7 @@ def run_numbers(run: RunDir, snapped: bool = False) -> dict[str, float]:
     out: dict[str, float] = {}
     # A metric line holds the snapped view's headline beside its own: {"swd": {...}, "snapped": {...}}.
     lines = [{"swd": line.get("snapped")} if snapped else line for line in run.read_metric("swd")]
-    swd = [line["swd"] for line in lines if isinstance(line.get("swd"), dict)]
+    swd = [x for line in lines if isinstance(x := line.get("swd"), dict)]
     if swd:
         out["SWD best"], out["SWD final"] = min(x["avg"] for x in swd), swd[-1]["avg"]
         out |= {f"SWD {level}": v for level, v in swd[-1].items() if level != "avg"}

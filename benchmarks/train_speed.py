@@ -106,9 +106,10 @@ def engine_step(cfg: RunConfig, root: str | None, device: torch.device
 
 def plain_step(cfg: RunConfig, root: str | None, device: torch.device) -> Callable[[int], None]:
     """The textbook loop: same G, D, losses, instance noise and Adam settings; no sampler or RNG bookkeeping."""
-    mode, t = cfg.model.mode, cfg.train
+    model = cfg.semgan_model("the plain loop's preset")
+    mode, t = model.mode, cfg.train
     ds = dataset_from_config(cfg.data, root=root)
-    G, D = build_models(cfg.model, ds.num_classes, ds.resolution[0])
+    G, D = build_models(model, ds.num_classes, ds.resolution[0])
     G, D = G.to(device), D.to(device)
     opt_G = torch.optim.Adam(G.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     opt_D = torch.optim.Adam(D.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
@@ -120,7 +121,7 @@ def plain_step(cfg: RunConfig, root: str | None, device: torch.device) -> Callab
         lab = labels[idx].long()
         real = F.one_hot(lab, ds.num_classes).permute(0, 3, 1, 2).float() if mode == "semgan" else \
             palette[lab].permute(0, 3, 1, 2)
-        fake = G(torch.randn(t.batch, cfg.model.ld, device=device))
+        fake = G(torch.randn(t.batch, model.ld, device=device))
         if t.d_noise > 0:
             real = real + t.d_noise * torch.randn_like(real)
             fake = fake + t.d_noise * torch.randn_like(fake)
