@@ -125,7 +125,7 @@ _add_paper_presets()
 #   fakes by their values and SemGAN collapses on facades (SWD 85.8, one class in 1.6% of maps; with st
 #   49.9 +- 5.9 over 3 seeds and the data's diversity);
 # - lazy R1 (gamma 1 every 4 steps), because st alone collapsed 2 of 2 seeds on Colored Shapes when D found
-#   the argmax/softmax gap; with R1 no run collapsed (9 of 9: both sets, and facades at 64 px) and the
+#   the argmax/softmax gap; with R1 no run collapsed (10 of 10: both sets, facades at 64 px, two machines) and the
 #   facades seed spread fell from 5.9 to 1.8, for a mean 3 points worse (53.2). A user's maps may be sparse
 #   like shapes or dense like facades; this is the recipe that held on both. docs/results.md has the ablation.
 def _cpu_preset(dataset: str, classes: str, steps: int, size: int = 128) -> RunConfig:
