@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from semgan.config import RunConfig, apply_overrides, get_preset
 from semgan.data import dataset_from_config
 from semgan.devices import resolve_device
-from semgan.distributed import DistEnv
+from semgan.distributed import DistEnv, setup
 from semgan.losses import d_bce, feature_matching, feature_matching_all
 from semgan.models import build_models
 
@@ -95,7 +95,6 @@ def _time(step: Callable[[int], object], steps: int, warmup: int, device: torch.
 
 def engine_step(cfg: RunConfig, root: str | None, device: torch.device
                 ) -> tuple[Callable[[int], dict[str, torch.Tensor]], DistEnv]:
-    from semgan.distributed import setup
     from semgan.tasks.semgan import SemGANTask
     from semgan.train.engine import Engine
 

@@ -134,10 +134,9 @@ def train(
                 for path in run.remove_stale_temporaries():
                     print(f"semgan: removed {path}, left by an interrupted write", file=sys.stderr)
             fit(task, run, cfg, engine, dataset, resume=resume, progress=progress)
-        if env.active:
-            # Rank 0 finishes later (final evaluation, files); a rank that destroys its gloo group while
-            # another is still connected can abort the whole launch ("terminate called ..."), 1 run in 5 here.
-            env.barrier()
+        # Rank 0 finishes later (final evaluation, files); a rank that destroys its gloo group while another
+        # is still connected can abort the whole launch ("terminate called ..."), 1 run in 5 here. No-op alone.
+        env.barrier()
     finally:
         torch.set_flush_denormal(flushing)
         distributed.teardown(env)
