@@ -43,6 +43,8 @@ SWITCHES: dict[str, dict[str, object]] = {
     "floor": {"train.d_noise_floor": 0.1},  # never lets D separate one-hot from softmax by values alone
     "st": {"model.fake_input": "st-argmax"},
     "sharpen": {"model.fake_input": "sharpen", "model.fake_temperature": 0.5},
+    "gumbel": {"model.fake_input": "st-gumbel"},  # a one-hot sample: speckle unless G saturates its softmax
+    "blur": {"train.d_blur": 1.0},  # both inputs smoothed alike: soft one-hot edges, isolated pixels faint
     "hinge": {"train.g_loss": "hinge", "train.d_loss": "hinge"},
     "ns": {"train.g_loss": "ns"},
     "fmns": {"train.g_ns_weight": 0.003},  # fm plus a per-map term that grows as D learns

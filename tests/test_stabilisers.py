@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from helpers import assert_same_state, straight_and_resumed
 
-from semgan.augment import AdaptiveP, augment
+from semgan.augment import AdaptiveP, augment, blur
 from semgan.config import apply_overrides
 from semgan.data import load_dataset
 from semgan.errors import SemGANError
@@ -46,6 +48,26 @@ def test_flip_is_its_own_inverse_and_p_zero_is_identity():
     half = augment(x, ("flip",), 0.5)
     flipped = (half == x.flip(-1)).flatten(1).all(1)
     assert 0 < int(flipped.sum()) < 8, "each sample is chosen with probability p"
+
+
+def test_blur_keeps_label_maps_distributions_and_matches_a_hand_kernel():
+    labels = load_dataset("shapes").labels[:4].long()  # (4, 64, 64)
+    onehot = one_hot(labels, 4)
+    assert blur(onehot, 0.0) is onehot
+    soft = blur(onehot, 1.0)
+    torch.testing.assert_close(soft.sum(1), torch.ones(4, 64, 64))  # every pixel stays a distribution
+    assert soft.min() >= 0 and not torch.equal(soft, onehot)
+    flat = torch.zeros(1, 4, 9, 9)
+    flat[:, 2] = 1
+    torch.testing.assert_close(blur(flat, 1.0), flat)  # a flat map is left as it is (border replicated)
+    # one pixel in the middle: the output is the outer product of the normalised 5-tap Gaussian (r = 2 sigma)
+    dot = torch.zeros(1, 1, 9, 9)
+    dot[0, 0, 4, 4] = 1
+    g = torch.tensor([math.exp(-0.5 * i * i) for i in range(-2, 3)])
+    g = g / g.sum()
+    torch.testing.assert_close(blur(dot, 1.0)[0, 0, 2:7, 2:7], torch.outer(g, g))
+    # a 1-px fragment, as D sees it, keeps under 40 % of its class
+    assert float(blur(dot, 1.0)[0, 0, 4, 4]) < 0.4
 
 
 def test_translation_shifts_with_a_reflected_border():
@@ -108,6 +130,8 @@ SWITCHES = {
     "st-argmax": {"model.fake_input": "st-argmax"},
     "sharpen": {"model.fake_input": "sharpen", "model.fake_temperature": 0.5},
     "noise-floor": {"train.d_noise_floor": 0.1},
+    "blur": {"train.d_blur": 1.0},
+    "st-gumbel": {"model.fake_input": "st-gumbel"},
     "ema": {"train.ema_half_life": 100},
     "fm+ns": {"train.g_loss": "fm_all", "train.g_ns_weight": 0.003},
 }
@@ -129,7 +153,7 @@ def test_each_switch_trains_in_both_modes(tiny_cfg, name, mode):
 
 
 def test_every_switch_at_once_resumes_bit_for_bit(tmp_path, tiny_cfg):
-    every = {k: v for switch in ("ada", "r1-lazy", "hinge", "st-argmax", "noise-floor", "ema") for k, v in
+    every = {k: v for switch in ("ada", "r1-lazy", "hinge", "st-argmax", "noise-floor", "blur", "ema") for k, v in
              SWITCHES[switch].items()}
     cfg = apply_overrides(tiny_cfg, {**every, "train.ckpt_every": 1000, "model.d_mbstd": 4,
                                      "model.d_dropout_rng": "hash"})

@@ -13,12 +13,15 @@ RGB image alike: augmenting a one-hot map gives the one-hot map of the augmented
 - ``cutout``: blank a square of half the size (DiffAugment), all channels 0: an "unknown" region, the same
   for reals and fakes.
 
+:func:`blur` is not one of them: a fixed smoothing of both D inputs (``train.d_blur``), never random.
+
 Each transform applies to each sample with probability ``p``; with ADA, ``p`` adapts during training so that
 D's sign on reals stays near a target (:class:`AdaptiveP`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -67,6 +70,24 @@ def _cutout(x: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
     xs = torch.arange(W, device=x.device).view(1, 1, W)
     inside = ((ys - cy).abs() <= h // 2) & ((xs - cx).abs() <= w // 2) & chosen.view(B, 1, 1)  # (B, H, W)
     return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A fixed Gaussian blur of ``x`` (B, C, H, W), std ``sigma`` px, border replicated; 0 = identity.
+
+    Unlike the transforms above it mixes neighbouring pixel vectors, but only convexly, so a one-hot or a
+    softmax map stays a distribution over classes at every pixel. Applied alike to reals and fakes, it softens
+    the edges of one-hot reals as a softmax's are, and hides isolated pixels from D.
+    """
+    if sigma <= 0:
+        return x
+    r = max(1, math.ceil(2 * sigma))
+    taps = torch.exp(-0.5 * (torch.arange(-r, r + 1, device=x.device, dtype=torch.float32) / sigma) ** 2)
+    taps = (taps / taps.sum()).to(x.dtype)
+    C = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="replicate")
+    x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)  # rows, then columns: separable
+    return F.conv2d(x, taps.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
 
 
 class AdaptiveP:

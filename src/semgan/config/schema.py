@@ -190,6 +190,7 @@ class TrainConfig(Section):
     d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
     d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
     d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
+    d_blur: float = 0.0  # std in px of a fixed Gaussian blur of D's inputs, real and fake (never anneals); 0 = off
     r1_gamma: float = 0.0  # R1 penalty on reals, gamma / 2 * E|grad D(x)|^2 (Mescheder et al. 2018); 0 = off
     r1_every: int = 1  # lazy R1: every this many steps, scaled by it (StyleGAN2: 16)
     augment: tuple[Augment, ...] = ()  # transforms of D's inputs, reals and fakes alike: flip, translation, cutout
@@ -212,7 +213,7 @@ class TrainConfig(Section):
     def check(self) -> None:
         self.non_negative("steps", "d_noise_steps", "keep_checkpoints")
         self.positive("batch", "log_every", "sample_every", "ckpt_every", "r1_every", "ada_images")
-        self.non_negative("d_noise_floor", "r1_gamma", "g_ns_weight")
+        self.non_negative("d_noise_floor", "d_blur", "r1_gamma", "g_ns_weight")
         if self.g_ns_weight > 0 and not self.g_loss.startswith("fm"):
             raise SemGANError(f"train.g_ns_weight={self.g_ns_weight} adds a non-saturating term to feature "
                               f"matching, but train.g_loss={self.g_loss!r}; use fm, fm_all or fm_l1, or set "
@@ -238,7 +239,8 @@ class TrainConfig(Section):
 
 #: The train keys of the ``semgan`` family's GAN recipe; pix2pix has its own loss and refuses them.
 GAN_ONLY_TRAIN_KEYS = ("g_loss", "d_loss", "fm_layer", "g_ns_weight", "d_noise", "d_noise_steps", "d_noise_floor",
-                       "r1_gamma", "r1_every", "augment", "augment_p", "ada_target", "ada_images", "ema_half_life")
+                       "d_blur", "r1_gamma", "r1_every", "augment", "augment_p", "ada_target", "ada_images",
+                       "ema_half_life")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from semgan.augment import AdaptiveP, augment
+from semgan.augment import AdaptiveP, augment, blur
 from semgan.config import EvalConfig, RunConfig
 from semgan.data import LabelDataset, dataset_from_config
 from semgan.data.sampler import EpochSampler
@@ -121,8 +121,10 @@ class SemGANTask:
         return hard + probs - probs.detach()
 
     def d_inputs(self, real: torch.Tensor, fake: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reals and fakes as D sees them: instance noise, then the augmentation (the same for both)."""
+        """Reals and fakes as D sees them: a fixed blur, instance noise, then the augmentation (the same for
+        both)."""
         t = self.cfg.train
+        real, fake = blur(real, t.d_blur), blur(fake, t.d_blur)  # before the noise, which stays white
         sigma = max(t.d_noise_floor, t.d_noise * max(0.0, 1.0 - step / (t.d_noise_steps or t.steps)))
         if sigma > 0:  # instance noise (Sonderby et al. 2017), annealed linearly to d_noise_floor
             # Drawn on the device from torch's global RNG (like dropout; its state is checkpointed): a CPU
