@@ -66,8 +66,8 @@ def test_blur_keeps_label_maps_distributions_and_matches_a_hand_kernel():
     g = torch.tensor([math.exp(-0.5 * i * i) for i in range(-2, 3)])
     g = g / g.sum()
     torch.testing.assert_close(blur(dot, 1.0)[0, 0, 2:7, 2:7], torch.outer(g, g))
-    # a 1-px fragment, as D sees it, keeps under 40 % of its class
-    assert float(blur(dot, 1.0)[0, 0, 4, 4]) < 0.4
+    # a 1-px fragment, as D sees it, keeps 16 % of its class
+    assert abs(float(blur(dot, 1.0)[0, 0, 4, 4]) - 0.16) < 0.005
 
 
 def test_translation_shifts_with_a_reflected_border():

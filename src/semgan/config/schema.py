@@ -191,6 +191,7 @@ class TrainConfig(Section):
     d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
     d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
     d_blur: float = 0.0  # std in px of a fixed Gaussian blur of D's inputs, real and fake (never anneals); 0 = off
+    #                      (with softmax fakes it did not hide them from D on facades: docs/results.md)
     r1_gamma: float = 0.0  # R1 penalty on reals, gamma / 2 * E|grad D(x)|^2 (Mescheder et al. 2018); 0 = off
     r1_every: int = 1  # lazy R1: every this many steps, scaled by it (StyleGAN2: 16)
     augment: tuple[Augment, ...] = ()  # transforms of D's inputs, reals and fakes alike: flip, translation, cutout
