@@ -121,8 +121,7 @@ class SemGANTask:
         return hard + probs - probs.detach()
 
     def d_inputs(self, real: torch.Tensor, fake: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reals and fakes as D sees them: a fixed blur, instance noise, then the augmentation (the same for
-        both)."""
+        """Reals and fakes as D sees them, both alike: a fixed blur, instance noise, then the augmentation."""
         t = self.cfg.train
         real, fake = blur(real, t.d_blur), blur(fake, t.d_blur)  # before the noise, which stays white
         sigma = max(t.d_noise_floor, t.d_noise * max(0.0, 1.0 - step / (t.d_noise_steps or t.steps)))
