@@ -52,6 +52,8 @@ SWITCHES: dict[str, dict[str, object]] = {
     "mbstd": {"model.d_mbstd": 4},
     "spectral": {"model.d_norm": "spectral"},
     "nonoise": {"train.d_noise": 0.0},
+    "prior": {"train.class_prior": 1.0},  # SemGAN only: G held to the data's class shares and presence rates
+    "guard": {"train.guard_rollbacks": 3},  # roll back to the last healthy checkpoint when a class is lost
 }
 
 FINAL_KEYS = {  # label -> (metric, path in its log line); "final" = the last evaluation
@@ -120,19 +122,19 @@ def cell(values: list[float], fmt: str) -> str:
     return f"{format(statistics.fmean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
 
 
-def write_sheet(out: Path, variants: list[str], modes: list[str], seeds: range, path: Path) -> None:
-    """One PNG of the runs' final sample grids (``grid.png``): a row per (variant, mode), a column per seed."""
+def write_sheet(rows: dict[str, list[Path]], columns: list[str], path: Path, size: int = 0) -> None:
+    """One PNG of sample grids: a labelled band per row of ``rows`` (label -> grid PNGs), a column per entry of
+    ``columns``; rows with no grid at all (never trained) are left out, missing grids stay blank."""
     from PIL import Image, ImageDraw
 
-    rows = {f"{v} {m}": [RunDir(out / v / f"{m}-s{s}").root / "grid.png" for s in seeds]
-            for v in variants for m in modes}
-    rows = {label: row for label, row in rows.items() if any(c.is_file() for c in row)}  # never trained: no band
-    size = max((Image.open(c).size[0] for row in rows.values() for c in row if c.is_file()), default=256)
+    rows = {label: row for label, row in rows.items() if any(c.is_file() for c in row)}
+    size = size or max((Image.open(c).size[0] for row in rows.values() for c in row if c.is_file()), default=256)
     pad, head = 8, 18
-    sheet = Image.new("RGB", (len(seeds) * (size + pad) + pad, len(rows) * (size + pad + head) + pad + head), "white")
+    sheet = Image.new("RGB", (len(columns) * (size + pad) + pad, len(rows) * (size + pad + head) + pad + head),
+                      "white")
     draw = ImageDraw.Draw(sheet)
-    for j, seed in enumerate(seeds):
-        draw.text((pad + j * (size + pad), 3), f"seed {seed}", fill="black")
+    for j, column in enumerate(columns):
+        draw.text((pad + j * (size + pad), 3), column, fill="black")
     for i, (label, row) in enumerate(rows.items()):
         y = head + i * (size + pad + head)
         draw.text((pad, y + 3), label, fill="black")
@@ -225,7 +227,8 @@ def main() -> None:
     for row in [*rows, floor_row]:
         print("| " + " | ".join(row) + " |")
     if args.sheet:
-        write_sheet(args.out, variants, modes, seeds, args.sheet)
+        write_sheet({f"{v} {m}": [RunDir(args.out / v / f"{m}-s{s}").grid_path for s in seeds]
+                     for v in variants for m in modes}, [f"seed {s}" for s in seeds], args.sheet)
         print(f"final grids of every seed: {args.sheet}")
     for variant in variants:
         print(f"{variant}: " + " ".join(f"--set {k}={v}" for k, v in overrides(variant).items()))

@@ -134,6 +134,7 @@ SWITCHES = {
     "st-gumbel": {"model.fake_input": "st-gumbel"},
     "ema": {"train.ema_half_life": 100},
     "fm+ns": {"train.g_loss": "fm_all", "train.g_ns_weight": 0.003},
+    "class-prior": {"train.class_prior": 1.0},
 }
 
 
@@ -153,8 +154,8 @@ def test_each_switch_trains_in_both_modes(tiny_cfg, name, mode):
 
 
 def test_every_switch_at_once_resumes_bit_for_bit(tmp_path, tiny_cfg):
-    every = {k: v for switch in ("ada", "r1-lazy", "hinge", "st-argmax", "noise-floor", "blur", "ema") for k, v in
-             SWITCHES[switch].items()}
+    every = {k: v for switch in ("ada", "r1-lazy", "hinge", "st-argmax", "noise-floor", "blur", "ema", "class-prior")
+             for k, v in SWITCHES[switch].items()}
     cfg = apply_overrides(tiny_cfg, {**every, "train.ckpt_every": 1000, "model.d_mbstd": 4,
                                      "model.d_dropout_rng": "hash"})
     a, b, resumed = straight_and_resumed(cfg, tmp_path)

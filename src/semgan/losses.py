@@ -7,6 +7,8 @@ a :class:`~semgan.parallel.BatchSync`, so that with several ranks they are means
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -72,3 +74,48 @@ def feature_matching_l1(real_feats: list[torch.Tensor], fake_feats: list[torch.T
     every D layer. Real and fake are paired by their position in the batch, as ashpy does."""
     losses = [(r.float() - f.float()).abs().mean() for r, f in zip(real_feats, fake_feats, strict=True)]
     return torch.stack(losses).mean()
+
+
+PRESENCE_TEMPERATURE = 0.1  # of the soft max-pool: a blob of a few confident pixels reads as present (~1)
+
+
+def log_soft_presence(log_probs: torch.Tensor, temperature: float = PRESENCE_TEMPERATURE) -> torch.Tensor:
+    """How much each map draws each class, as a log: a soft max-pool of its probabilities over the pixels.
+
+    The pool weighs the pixels by ``softmax(p / temperature)``, so the value lies between the map's mean and
+    max of ``p``: ~1 for a class drawn confidently somewhere, ~0 for one drawn nowhere, and its gradient reaches
+    the most likely pixels rather than one. Taken in log space, so that a class whose probabilities underflow
+    still has a gradient. (B, K, H, W) log-probs -> (B, K).
+    """
+    lp = log_probs.float().flatten(2)  # (B, K, H*W)
+    return torch.logsumexp(lp + (lp.exp() / temperature).log_softmax(dim=2), dim=2)
+
+
+def class_prior(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Tensor, sync: BatchSync = LOCAL,
+                eps: float = 1e-6) -> torch.Tensor:
+    """Hold a SemGAN generator's batch to the data's class statistics; ~0 when it matches them.
+
+    Two differentiable statistics of the (global) batch's softmax, each against the training maps':
+
+    - the expected class shares ``s_k = E[probs_k]`` against the pixel shares ``pi``: KL(pi || s), whose
+      gradient -pi_k / s_k grows without bound as a class fades from the whole batch;
+    - the presence rates ``r_k = E_maps[soft presence]`` against ``rho``, the share of maps containing class
+      k: the Bernoulli KL(rho_k || r_k) where r_k < rho_k, 0 above (drawing a class in more maps is D's to judge;
+      two-sided, it would fight the confident softmax of a class present in nearly every map).
+
+    Both are computed from log-probabilities (log-sum-exp means), so a class whose probabilities underflow to 0
+    keeps a gradient of order 1 on its logits. A class the data never has (pi_k = rho_k = 0) adds nothing
+    itself. (b, K, H, W) logits of this rank's batch, (K,) shares and presence -> a scalar.
+    """
+    log_probs = logits.float().log_softmax(dim=1)  # (b, K, H, W)
+    b, K = log_probs.shape[:2]
+    # (K,) log of the batch's expected class shares, then of its presence rates, over the global batch
+    local = torch.logsumexp(log_probs.transpose(0, 1).reshape(K, -1), dim=1) - math.log(log_probs[:, 0].numel())
+    log_s = torch.logsumexp(sync.gather(local[None]), dim=0) - math.log(sync.world)
+    log_q = sync.gather(log_soft_presence(log_probs))  # (B, K)
+    log_r = torch.logsumexp(log_q, dim=0) - math.log(log_q.shape[0])
+    share_kl = (torch.xlogy(shares, shares) - shares * log_s).sum()
+    rho, miss = presence, 1 - presence
+    r = log_r.exp().clamp(max=1 - eps)
+    presence_kl = torch.xlogy(rho, rho) - rho * log_r + torch.xlogy(miss, miss) - miss * torch.log1p(-r)
+    return share_kl + (presence_kl * (r < rho).float()).sum()

@@ -6,8 +6,9 @@ Layout::
     checkpoints/step-NNNNNN.pt  the last train.keep_checkpoints checkpoints (every train.ckpt_every steps, the end)
     checkpoints/latest.pt     the newest of those (a hard link where the file system has them, else a copy)
     checkpoints/best-<m>.pt   the best evaluation of metric m so far
+    checkpoints/healthy.pt    with the collapse guard: the last evaluated state that drew every class
     .lock                     held by the one process that writes the run (see :meth:`RunDir.lock`)
-    stats.jsonl               training scalars, one line per train.log_every steps
+    stats.jsonl               training scalars, one line per train.log_every steps; events (rollbacks)
     metric-<m>.jsonl          evaluations of metric m, one line per evaluation
     samples/step-NNNNNN.png   the fixed-input sample grid at each train.sample_every step
     grid.png                  the latest of those grids
@@ -255,8 +256,12 @@ class RunDir:
         append_jsonl(self.stats_path, record)
 
     def read_stats(self) -> list[dict[str, Any]]:
-        """The ``stats.jsonl`` records by step."""
-        return sorted(read_jsonl(self.stats_path), key=lambda r: int(r.get("step", 0)))
+        """The training scalars of ``stats.jsonl`` by step (without its event lines)."""
+        return sorted((r for r in read_jsonl(self.stats_path) if "event" not in r), key=lambda r: int(r.get("step", 0)))
+
+    def read_events(self) -> list[dict[str, Any]]:
+        """The event lines of ``stats.jsonl`` (``{"step": ..., "event": "rollback", ...}``), in the order written."""
+        return [r for r in read_jsonl(self.stats_path) if "event" in r]
 
     def append_metric(self, name: str, record: dict[str, Any]) -> None:
         append_jsonl(self.metric_path(name), record)
@@ -267,6 +272,11 @@ class RunDir:
 
     def metric_names(self) -> list[str]:
         return sorted(p.stem.removeprefix("metric-") for p in self.root.glob("metric-*.jsonl"))
+
+    def drop_checkpoints_after(self, step: int) -> None:
+        """Delete the kept ``step-NNNNNN.pt`` files after ``step`` (a branch of training that was abandoned)."""
+        for later in [s for s in self.checkpoint_steps() if s > step]:
+            self.checkpoint_path(f"step-{later:06d}").unlink(missing_ok=True)
 
     def truncate_logs(self, step: int) -> None:
         """Drop log lines after ``step``: what a run logged after its checkpoint and then lost to a crash."""

@@ -187,6 +187,13 @@ class TrainConfig(Section):
     #                           alone let single maps miss a class; its gradient is ~1x fm_all's at the start
     #                           and ~300x once D is trained, so 0.003 leaves the start to fm (on shapes it did
     #                           not help: docs/results.md); 0 = off
+    class_prior: float = 0.0  # SemGAN only: weight of a prior on G's loss holding each batch's expected class
+    #                           shares and presence rates to the training maps' (losses.class_prior), so that
+    #                           no class can fade out unopposed; the RGB baseline has no class probabilities
+    #                           and trains without it; 0 = off
+    guard_rollbacks: int = 0  # collapse guard: when an evaluation finds a class the samples no longer draw, go
+    #                           back to the last healthy checkpoint with fresh random streams, at most this many
+    #                           times in a run (then stop); needs eval.every and the "structure" metric; 0 = off
     d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
     d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
     d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
@@ -214,7 +221,7 @@ class TrainConfig(Section):
     def check(self) -> None:
         self.non_negative("steps", "d_noise_steps", "keep_checkpoints")
         self.positive("batch", "log_every", "sample_every", "ckpt_every", "r1_every", "ada_images")
-        self.non_negative("d_noise_floor", "d_blur", "r1_gamma", "g_ns_weight")
+        self.non_negative("d_noise_floor", "d_blur", "r1_gamma", "g_ns_weight", "class_prior", "guard_rollbacks")
         if self.g_ns_weight > 0 and not self.g_loss.startswith("fm"):
             raise SemGANError(f"train.g_ns_weight={self.g_ns_weight} adds a non-saturating term to feature "
                               f"matching, but train.g_loss={self.g_loss!r}; use fm, fm_all or fm_l1, or set "
@@ -241,7 +248,7 @@ class TrainConfig(Section):
 #: The train keys of the ``semgan`` family's GAN recipe; pix2pix has its own loss and refuses them.
 GAN_ONLY_TRAIN_KEYS = ("g_loss", "d_loss", "fm_layer", "g_ns_weight", "d_noise", "d_noise_steps", "d_noise_floor",
                        "d_blur", "r1_gamma", "r1_every", "augment", "augment_p", "ada_target", "ada_images",
-                       "ema_half_life")
+                       "ema_half_life", "class_prior", "guard_rollbacks")
 
 
 @dataclass(frozen=True)
@@ -276,6 +283,11 @@ class RunConfig:
         if isinstance(m, SemGANModelConfig) and m.d_mbstd and t.batch % min(m.d_mbstd, t.batch):
             raise SemGANError(f"model.d_mbstd={m.d_mbstd}; expected 0 (off) or a group size dividing "
                               f"train.batch={t.batch}")
+        if isinstance(m, SemGANModelConfig) and t.guard_rollbacks > 0 and (
+                self.eval.every <= 0 or "structure" not in self.eval.metrics):
+            raise SemGANError(f"train.guard_rollbacks={t.guard_rollbacks} watches the evaluations for a lost class, "
+                              f"but eval.every={self.eval.every} and eval.metrics={','.join(self.eval.metrics)!r}; "
+                              "set eval.every > 0 and add structure to eval.metrics")
         if isinstance(m, Pix2PixModelConfig):
             unused = [f"train.{k}={getattr(t, k)!r}" for k in GAN_ONLY_TRAIN_KEYS
                       if getattr(t, k) != getattr(TrainConfig, k)]

@@ -85,6 +85,12 @@ class LabelDataset:
         counts = torch.bincount(self.labels.reshape(-1).long(), minlength=self.num_classes)
         return (counts.double() / max(1, self.labels.numel())).numpy()
 
+    def class_presence(self) -> np.ndarray:
+        """(K,) float64 share of the maps that contain each class at all."""
+        flat = self.labels.reshape(len(self), -1)
+        return np.array([float((flat == k).any(1).double().mean()) if len(self) else 0.0
+                         for k in range(self.num_classes)])
+
 
 def stack_maps(maps: Sequence[np.ndarray], names: Sequence[str], dataset: str) -> torch.Tensor:
     """Stack (H, W) uint8 maps into an (N, H, W) uint8 tensor; differing sizes are an error naming them."""

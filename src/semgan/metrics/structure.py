@@ -29,6 +29,8 @@ from semgan.errors import SemGANError
 MAX_COUNT = 5  # the count histogram's last bin holds 5 or more components
 ONE_PER_CLASS_SHARE = 0.9  # a class is "one per map" when at least this share of real maps has exactly one
 DEFAULT_MIN_SIZE = 5  # pixels; smaller components are fragments
+LOST_REAL_SHARE = 0.1  # a class the reals draw in at least this share of maps ...
+LOST_FAKE_SHARE = 0.02  # ... is lost when the samples draw it in fewer than this share
 
 
 def component_stats(labels: torch.Tensor, num_classes: int, min_size: int = DEFAULT_MIN_SIZE
@@ -114,3 +116,18 @@ def structure_metrics(real_labels: torch.Tensor, fake_labels: torch.Tensor, num_
         result["one_per_class_real"] = float((real_counts[:, single] == 1).all(1).double().mean())
         result["one_per_class_classes"] = single
     return result
+
+
+def lost_classes(presence: list[float], presence_real: list[float], *, real_share: float = LOST_REAL_SHARE,
+                 fake_share: float = LOST_FAKE_SHARE) -> list[int]:
+    """The classes a generator has lost: drawn in at least ``real_share`` of the real maps, in fewer than
+    ``fake_share`` of the samples (the ``presence`` and ``presence_real`` of :func:`structure_metrics`).
+
+    A class that is merely rare in the data (under ``real_share``) is never counted: a few hundred samples
+    cannot tell its absence from bad luck.
+    """
+    if len(presence) != len(presence_real):
+        raise SemGANError(f"presence has {len(presence)} classes, presence_real {len(presence_real)}; expected the "
+                          "same class set")
+    return [k for k, (fake, real) in enumerate(zip(presence, presence_real, strict=True))
+            if real >= real_share and fake < fake_share]

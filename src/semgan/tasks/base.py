@@ -6,7 +6,7 @@ evaluation schedule, precision, compilation and the other ranks. A family owns w
 - its networks and optimizers (built through the :class:`~semgan.train.engine.Engine`);
 - one training step with its losses (``train_step``), which draws its own batch;
 - its state (weights, optimizer moments, data order, its RNGs), for exact resume;
-- what a sample grid shows, and how it is evaluated.
+- what a sample grid shows, how it is evaluated, and what an evaluation says of its health.
 
 SemGAN and its RGB baseline are the family ``semgan`` (:mod:`semgan.tasks.semgan`); pix2pix is ``pix2pix``
 (:mod:`semgan.tasks.pix2pix`): paired label maps and photos, no latent, an L1 + adversarial loss, the same five
@@ -53,6 +53,17 @@ class Task(Protocol):
 
     def evaluate(self, cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any] | None:
         """Score the model (every rank takes part); the metrics dict on rank 0, None on the others."""
+        ...
+
+    def health(self, result: dict[str, Any]) -> str | None:
+        """What an evaluation's ``result`` says is broken in the model (a class it no longer draws), in one
+        sentence, or None when healthy or when the family has no such signal. The collapse guard rolls back on it.
+        """
+        ...
+
+    def reseed(self, seed: int) -> None:
+        """Fresh streams for the family's own RNGs (data order, latents, jitter), from ``seed``: after a rollback
+        the run goes on along another path than the one that collapsed."""
         ...
 
 

@@ -197,6 +197,13 @@ class Pix2PixTask:
                                  generator=torch.Generator().manual_seed(cfg.seed + 2), progress=progress)
         return {"held_out": n, **result}
 
+    def health(self, result: dict[str, Any]) -> str | None:
+        return None  # photos, not label maps: no class to lose
+
+    def reseed(self, seed: int) -> None:
+        self.sampler.generator.manual_seed(seed + 1)
+        self.jitter_gen.manual_seed(seed + 2)
+
     # --------------------------------------------------------------------------------------------- state
 
     @property

@@ -16,6 +16,7 @@ N processes train on the same samples; batch statistics are taken over the globa
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ from semgan.errors import SemGANError
 from semgan.evaluate import evaluate_generator
 from semgan.labels import colorize, one_hot, uint8_to_rgb
 from semgan.losses import (
+    class_prior,
     d_bce,
     d_hinge,
     feature_matching,
@@ -38,6 +40,7 @@ from semgan.losses import (
     g_nonsaturating,
     r1_penalty,
 )
+from semgan.metrics.structure import lost_classes
 from semgan.models import Generator, build_models
 from semgan.parallel import sync_batchnorm
 from semgan.sample import grid_image, grid_latents, latents
@@ -94,6 +97,19 @@ class SemGANTask:
         self.latent_gen = torch.Generator().manual_seed(t.seed + 2)
         self.grid_z = grid_latents(cfg)
         self.ada = AdaptiveP(t.ada_target, t.ada_images, t.batch, p=t.augment_p) if t.ada_target > 0 else None
+        # The class prior's targets: the training maps' pixel shares and presence rates (K,).
+        self.prior: tuple[torch.Tensor, torch.Tensor] | None = None
+        if t.class_prior > 0 and m.mode == "semgan":
+            shares, presence = dataset.class_shares(), dataset.class_presence()
+            self.prior = (torch.from_numpy(shares).float().to(device), torch.from_numpy(presence).float().to(device))
+            absent = [name for name, share in zip(dataset.class_names, shares, strict=True) if share == 0]
+            if absent and engine.env.is_main:
+                print(f"semgan: class{'es' * (len(absent) > 1)} {', '.join(map(repr, absent))} never occur"
+                      f"{'s' * (len(absent) == 1)} in the {len(dataset)} training maps; the class prior holds "
+                      "their share at 0", file=sys.stderr)
+        elif t.class_prior > 0 and engine.env.is_main:
+            print(f"semgan: train.class_prior={t.class_prior} has no effect on the RGB baseline (model.mode=gan): "
+                  "it has no class probabilities; it trains as configured otherwise", file=sys.stderr)
 
     # -------------------------------------------------------------------------------------------- the step
 
@@ -105,20 +121,26 @@ class SemGANTask:
             return self.engine.input(one_hot(labels, self.dataset.num_classes))
         return self.engine.input(uint8_to_rgb(colorize(labels, self.palette)))
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """What D sees of a fake batch: probs, or (``model.fake_input``) a one-hot map with the softmax's
-        gradient (straight-through Gumbel sample or argmax), or a sharpened softmax; rgb for the baseline."""
+    def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What D sees of a fake batch; and G's logits (b, K, H, W) when the class prior needs them.
+
+        D sees the probs, or (``model.fake_input``) a one-hot map with the softmax's gradient (straight-through
+        Gumbel sample or argmax), or a sharpened softmax; rgb (b, 3, H, W) for the baseline."""
         m = self.model_cfg
-        if m.mode != "semgan" or m.fake_input == "softmax":
-            return self.G_fwd(z)
+        if m.mode != "semgan":
+            return self.G_fwd(z), None
+        if m.fake_input == "softmax" and self.prior is None:
+            return self.G_fwd(z), None
         logits = self.G_fwd(z, activate=False).float()  # (b, K, H, W)
+        if m.fake_input == "softmax":
+            return logits.softmax(dim=1), logits
         if m.fake_input == "st-gumbel":
-            return F.gumbel_softmax(logits, tau=1.0, hard=True, dim=1)
+            return F.gumbel_softmax(logits, tau=1.0, hard=True, dim=1), logits
         if m.fake_input == "sharpen":
-            return (logits / m.fake_temperature).softmax(dim=1)
+            return (logits / m.fake_temperature).softmax(dim=1), logits
         probs = logits.softmax(dim=1)  # st-argmax: the one-hot of the argmax forward, the softmax's gradient
         hard = torch.zeros_like(probs).scatter_(1, probs.argmax(dim=1, keepdim=True), 1.0)
-        return hard + probs - probs.detach()
+        return hard + probs - probs.detach(), logits
 
     def d_inputs(self, real: torch.Tensor, fake: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Reals and fakes as D sees them, both alike: a fixed blur, instance noise, then the augmentation."""
@@ -140,7 +162,8 @@ class SemGANTask:
         z = engine.sync.shard(latents(t.batch, self.model_cfg.ld, generator=self.latent_gen)).to(engine.device)
         r1 = t.r1_gamma > 0 and step % t.r1_every == 0
         with engine.autocast():
-            real, fake = self.d_inputs(real, self.generate(z), step)
+            fake, logits = self.generate(z)
+            real, fake = self.d_inputs(real, fake, step)
 
             # Discriminator: real -> 1, fake -> 0.
             self.D.requires_grad_(True)
@@ -165,6 +188,10 @@ class SemGANTask:
                 _, real_feats = self.D_fwd(real, return_features=True)
             fake_logits_G, fake_feats = self.D_fwd(fake, return_features=True)
             loss_G = self.g_loss(real_feats, fake_feats, fake_logits_G)
+            loss_prior: torch.Tensor | None = None
+            if self.prior is not None and logits is not None:
+                loss_prior = class_prior(logits, *self.prior, sync=engine.sync)
+                loss_G = loss_G + t.class_prior * loss_prior
         engine.step(loss_G, self.opt_G)
         self.D.requires_grad_(True)
         if self.G_ema is not None:
@@ -177,6 +204,8 @@ class SemGANTask:
         }
         if self.ada is not None:
             stats["augment_p"] = torch.tensor(self.ada.p)
+        if loss_prior is not None:
+            stats["loss_prior"] = loss_prior.detach()
         return stats
 
     @torch.no_grad()
@@ -225,6 +254,20 @@ class SemGANTask:
     def evaluate(self, cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any] | None:
         return evaluate_generator(self.G_eval, self.dataset, cfg.metrics, n=cfg.n, seed=cfg.seed, progress=progress,
                                   env=self.engine.env)
+
+    def health(self, result: dict[str, Any]) -> str | None:
+        """The classes the samples no longer draw (``structure`` presence against the reals'), or None."""
+        s = result.get("structure")
+        if not isinstance(s, dict):
+            return None
+        names = self.dataset.class_names
+        lost = lost_classes(s["presence"], s["presence_real"])
+        return "; ".join(f"class {k} ({names[k]}) drawn in {100 * s['presence'][k]:.1f}% of {result['n_fake']} "
+                         f"samples, in {100 * s['presence_real'][k]:.0f}% of the reals" for k in lost) or None
+
+    def reseed(self, seed: int) -> None:
+        self.sampler.generator.manual_seed(seed + 1)
+        self.latent_gen.manual_seed(seed + 2)
 
     # --------------------------------------------------------------------------------------------- state
 

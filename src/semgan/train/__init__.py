@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from semgan.train.loop import TrainingDiverged, TrainingInterrupted, fit, saved_config, train
+from semgan.train.loop import TrainingCollapsed, TrainingDiverged, TrainingInterrupted, fit, saved_config, train
 
-__all__ = ["TrainingDiverged", "TrainingInterrupted", "fit", "saved_config", "train"]
+__all__ = ["TrainingCollapsed", "TrainingDiverged", "TrainingInterrupted", "fit", "saved_config", "train"]

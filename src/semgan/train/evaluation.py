@@ -5,6 +5,11 @@ rank 0 appends each metric to ``metric-<name>.jsonl``, logs TensorBoard scalars 
 checkpoint of a step whose headline number beats every earlier one becomes ``checkpoints/best-<name>.pt``
 (the paper reports the best value during training; the headline and its better direction are the metric's
 :class:`~semgan.metrics.MetricSpec`).
+
+The family also reads each result for a collapse (:meth:`semgan.tasks.Task.health`: a class its samples no
+longer draw). With the collapse guard on, a healthy state is kept as ``checkpoints/healthy.pt`` and an unhealthy
+evaluation is neither logged nor a candidate for "best": the loop rolls back to ``healthy.pt`` instead. Without
+it, the run only says so.
 """
 
 from __future__ import annotations
@@ -33,11 +38,15 @@ class Evaluator:
         env: this rank's place among the ranks.
         save_best: ``save_best(name, extra)`` writes the current state as checkpoint ``name`` with ``extra``
             entries (every rank calls it: the state is gathered from all ranks).
+        collapse_guard: keep ``healthy.pt`` and leave unhealthy evaluations to the loop's rollback.
     """
 
+    HEALTHY = "healthy"
+
     def __init__(self, cfg: EvalConfig, total_steps: int, run: RunDir, env: DistEnv,
-                 save_best: Callable[[str, dict[str, Any]], None]) -> None:
+                 save_best: Callable[[str, dict[str, Any]], None], *, collapse_guard: bool = False) -> None:
         self.cfg, self.total_steps, self.run, self.env, self.save_best = cfg, total_steps, run, env, save_best
+        self.collapse_guard = collapse_guard
         # Fail before training, not at the first evaluation an hour later.
         check_metric_names(cfg.metrics)
         if "fid" in cfg.metrics:
@@ -55,8 +64,10 @@ class Evaluator:
         return any(all(r.get("step") != step for r in self.run.read_metric(name)) for name in self.cfg.metrics)
 
     def __call__(self, task: Task, step: int, logger: Logger,
-                 guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
-        """Score ``task`` at ``step``; the scoring itself (not the writes after it) runs inside ``guard()``."""
+                 guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> str | None:
+        """Score ``task`` at ``step``; the scoring itself (not the writes after it) runs inside ``guard()``.
+
+        Returns what the family found broken (on every rank), or None when the model is healthy."""
         logger.status("evaluating")
         self.env.broadcast_buffers(task.networks.values())  # every rank samples the model rank 0 will save
         try:
@@ -65,10 +76,19 @@ class Evaluator:
         finally:
             logger.status(None)
         improved: list[tuple[str, float]] = []
+        problem: str | None = None
         if self.env.is_main and result is not None:
-            improved = self._record(result, step, logger)
-        for name, value in self.env.broadcast(improved):
+            problem = task.health(result)
+            if problem is None or not self.collapse_guard:  # a collapsed state is rolled back, not recorded
+                improved = self._record(result, step, logger)
+            if problem is not None and not self.collapse_guard:
+                logger.warn(f"step {step}: {problem} (train.guard_rollbacks would roll back on this)")
+        problem, improved = self.env.broadcast((problem, improved))
+        for name, value in improved:
             self.save_best(f"best-{name}", {"metric": {"name": name, "value": value}})
+        if self.collapse_guard and problem is None:
+            self.save_best(self.HEALTHY, {})
+        return problem
 
     def _record(self, result: dict[str, Any], step: int, logger: Logger) -> list[tuple[str, float]]:
         """Log ``result`` (rank 0); return the metrics whose headline improved on every earlier evaluation."""

@@ -87,6 +87,24 @@ class Logger:
         print(f"{self.desc}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) {parts} "
               f"{rate:.2f} steps/s, ETA {_duration(eta)}", file=sys.stderr, flush=True)
 
+    def warn(self, text: str) -> None:
+        """One line on stderr (above the progress bar) and in TensorBoard's Text tab."""
+        if self.enabled:
+            self.bar.write(f"semgan: {text}", file=sys.stderr)
+            self.tb.add_text("events", text, self.bar.n)
+
+    def rewind(self, step: int) -> None:
+        """Training goes back to ``step`` (a rollback): the bar, the speed's reference and TensorBoard, whose
+        events after ``step`` are dropped as on a resume."""
+        self.bar.n = self.bar.last_print_n = step
+        self.bar.refresh()
+        self.first_step, self.t_train, self.t_mark = step, 0.0, time.perf_counter()
+        if self.enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb.close()
+            self.tb = SummaryWriter(str(self.run.tb_dir), purge_step=step)
+
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.enabled:
             self.tb.add_scalar(tag, value, step)

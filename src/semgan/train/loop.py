@@ -55,6 +55,14 @@ class TrainingDiverged(SemGANError):
     """Raised when a loss or a weight is no longer finite; the last finite checkpoint is kept as it was."""
 
 
+class TrainingCollapsed(SemGANError):
+    """Raised when the collapse guard has used up its rollbacks; every checkpoint is kept."""
+
+
+#: Seeds of the random streams after the n-th rollback: train.seed + ROLLBACK_SEED_STRIDE * n.
+ROLLBACK_SEED_STRIDE = 1_000_003
+
+
 def saved_config(out: str | Path) -> RunConfig:
     """The config of an existing run folder."""
     run = RunDir(out)
@@ -155,6 +163,7 @@ class _Checkpoints:
     def __init__(self, run: RunDir, cfg: RunConfig, task: Task, engine: Engine, dataset: LabelDataset) -> None:
         self.run, self.cfg, self.task, self.engine, self.dataset = run, cfg, task, engine, dataset
         self.last: tuple[int, Path] | None = None  # (step, path) of the newest checkpoint written or resumed
+        self.rollbacks = 0  # the collapse guard's rollbacks so far (checkpointed: a resume counts on)
 
     def state(self, step: int) -> dict[str, Any]:
         """Everything that decides the next step (collective: every rank must call it)."""
@@ -176,11 +185,17 @@ class _Checkpoints:
             **task_state,
             **self.engine.state_dict(),
             "rng": rng,
+            "rollbacks": self.rollbacks,
         }
 
     def restore(self) -> int:
         """Load the latest checkpoint into the task and engine; returns its step."""
         state, path = self.run.load_resume_checkpoint(map_location=self.engine.device)
+        self.rollbacks = int(state.get("rollbacks", 0))
+        return self._load(state, path)
+
+    def _load(self, state: dict[str, Any], path: Path) -> int:
+        """Load ``state`` (read from ``path``) into the task, engine and torch's RNG; returns its step."""
         data, now = state.get("data", {}), self.dataset.describe()
         if list(data.get("class_names", [])) != list(now["class_names"]) or data.get("resolution") != now["resolution"]:
             raise SemGANError(
@@ -211,6 +226,38 @@ class _Checkpoints:
         if name == RunDir.LATEST:
             self.last = (step, self.run.checkpoint_path())
 
+    def rollback(self, step: int, problem: str, allowed: int) -> int:
+        """The collapse guard: go back to ``healthy.pt`` with fresh random streams; returns its step.
+
+        The abandoned steps' checkpoints and log lines are dropped, one event line records the rollback, and
+        the new state is written as the latest checkpoint at once, so a resume from here equals a straight run.
+
+        Raises:
+            TrainingCollapsed: after ``allowed`` rollbacks, once the collapsed state is saved beside healthy.pt.
+        """
+        healthy = self.run.checkpoint_path(Evaluator.HEALTHY)
+        if self.rollbacks >= allowed:
+            self.save(step)  # nothing trained is lost, not even a collapsed model
+            raise TrainingCollapsed(
+                f"step {step}: {problem}; the collapse guard went back {self.rollbacks} time(s) already "
+                f"(train.guard_rollbacks={allowed}), so the run stops here. Every file is kept: the collapsed state "
+                f"in {self.run.checkpoint_path()}, the last healthy one in {healthy} (step "
+                f"{self.run.checkpoint_step(Evaluator.HEALTHY)}). Try another train.seed or a lower train.lr")
+        state = self.run.load_checkpoint(Evaluator.HEALTHY, map_location=self.engine.device)
+        to_step = self._load(state, healthy)
+        self.rollbacks += 1
+        seed = self.cfg.train.seed + ROLLBACK_SEED_STRIDE * self.rollbacks
+        self.task.reseed(seed)
+        torch.manual_seed(seed + 7919 * self.engine.env.rank)
+        if self.engine.env.is_main:
+            self.run.drop_checkpoints_after(to_step)
+            self.run.truncate_logs(to_step)
+            self.run.append_stats({"step": to_step, "event": "rollback", "at_step": step, "signal": problem,
+                                   "checkpoint": str(healthy), "rollback": self.rollbacks, "of": allowed,
+                                   "seed": seed, "time": time.time()})
+        self.save(to_step)
+        return to_step
+
     def diverged(self, step: int, what: str) -> None:
         kept = (f"the last finite checkpoint is {self.last[1]} (step {self.last[0]})" if self.last else
                 "no checkpoint was written")
@@ -218,11 +265,14 @@ class _Checkpoints:
                                "Lower train.lr or change the recipe, then start again or resume from it")
 
 
-def _evaluate(evaluator: Evaluator, task: Task, step: int, logger: Logger, stop: StopFlag, env: DistEnv) -> None:
-    """Evaluate; with one process a stop signal abandons the evaluation at once (the step's checkpoint is
-    written and a resume evaluates the step again). Ranks finish it together: a collective cannot be left."""
+def _evaluate(evaluator: Evaluator, task: Task, step: int, logger: Logger, stop: StopFlag, env: DistEnv
+              ) -> str | None:
+    """Evaluate; returns what the family found broken, or None. With one process a stop signal abandons the
+    evaluation at once (the step's checkpoint is written and a resume evaluates the step again). Ranks finish
+    it together: a collective cannot be left."""
     with contextlib.suppress(Interrupted):  # the flag is set: the loop writes the step's checkpoint and stops
-        evaluator(task, step, logger, guard=lambda: stop.interruptible(enabled=not env.active))
+        return evaluator(task, step, logger, guard=lambda: stop.interruptible(enabled=not env.active))
+    return None
 
 
 def _check_room(run: RunDir, task: Task, keep: int) -> None:
@@ -278,8 +328,9 @@ def fit(
     label = cfg.model.mode if isinstance(cfg.model, SemGANModelConfig) else cfg.model.family
     logger = Logger(run, step, t.steps, f"{label} {dataset.name}", enabled=env.is_main, progress=progress,
                     config=to_dict(cfg))
-    evaluator = (Evaluator(cfg.eval, t.steps, run, env, lambda name, extra: ckpt.save(step, name, extra=extra))
-                 if cfg.eval.metrics else None)
+    guarded = t.guard_rollbacks > 0 and bool(cfg.eval.metrics)
+    evaluator = (Evaluator(cfg.eval, t.steps, run, env, lambda name, extra: ckpt.save(step, name, extra=extra),
+                           collapse_guard=guarded) if cfg.eval.metrics else None)
     stop = StopFlag()
     pending: list[dict[str, torch.Tensor]] = []  # per-step scalars since the last log
     last_time, last_step = time.perf_counter(), step
@@ -294,6 +345,8 @@ def fit(
         with stop.installed():
             if step == 0:
                 write_grid()
+                if guarded:  # the start is the first healthy state: a collapse at the first evaluation goes back here
+                    ckpt.save(0, Evaluator.HEALTHY)
             elif evaluator is not None and evaluator.due(step) and env.broadcast(evaluator.missing(step)):
                 _evaluate(evaluator, task, step, logger, stop, env)  # abandoned by a stop signal last time
             while step < t.steps:
@@ -316,9 +369,19 @@ def fit(
                     write_grid()
                 if evaluator is not None and evaluator.due(step) and not stopping:
                     t_eval = time.perf_counter()
-                    _evaluate(evaluator, task, step, logger, stop, env)
+                    problem = _evaluate(evaluator, task, step, logger, stop, env)
                     last_time += time.perf_counter() - t_eval  # steps_per_s counts training time only
                     stopping = env.any(stop.is_set())
+                    if problem is not None and guarded and not stopping:
+                        at, step = step, ckpt.rollback(step, problem, t.guard_rollbacks)
+                        logger.rewind(step)
+                        logger.warn(f"step {at}: {problem}; rolled back to {run.checkpoint_path(Evaluator.HEALTHY)} "
+                                    f"(step {step}) with fresh random streams, rollback {ckpt.rollbacks} of "
+                                    f"{t.guard_rollbacks}")
+                        logger.scalar("guard/rollbacks", ckpt.rollbacks, at)
+                        pending.clear()
+                        last_time, last_step = time.perf_counter(), step
+                        continue
                 if step % t.ckpt_every == 0 or step == t.steps or stopping:
                     ckpt.save(step, losses=pending)
                 if stopping:

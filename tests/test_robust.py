@@ -1,0 +1,245 @@
+"""Training that keeps every class: the class prior (SemGAN's generator held to the data's class statistics)
+and the collapse guard (a rollback to the last healthy checkpoint when an evaluation finds a lost class)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+from helpers import assert_same_state
+
+from semgan.checkpoint import load_checkpoint
+from semgan.config import apply_overrides
+from semgan.data import LabelDataset, load_dataset
+from semgan.errors import SemGANError
+from semgan.losses import class_prior, log_soft_presence
+from semgan.metrics.structure import lost_classes
+from semgan.run_dir import RunDir
+from semgan.tasks.semgan import SemGANTask
+from semgan.train import TrainingCollapsed, train
+from semgan.train.engine import Engine
+
+# ------------------------------------------------------------------------------------------------- the prior
+
+
+def test_lost_classes_are_common_in_the_reals_and_missing_from_the_samples():
+    presence_real = [1.0, 0.5, 0.05, 0.1, 0.9]
+    presence = [0.5, 0.019, 0.0, 0.01, 0.02]
+    # class 2 is rare in the data (5% < 10%): its absence is not counted; 4 at exactly 2% is drawn
+    assert lost_classes(presence, presence_real) == [1, 3]
+    with pytest.raises(SemGANError, match="same class set"):
+        lost_classes([1.0], [1.0, 1.0])
+
+
+def test_dataset_class_presence_counts_maps_not_pixels():
+    labels = torch.zeros(4, 3, 3, dtype=torch.uint8)
+    labels[1, 0, 0] = 1  # one pixel of class 1 in map 1
+    labels[2] = 1  # map 2 all class 1
+    labels[3, 1, 1] = 2
+    ds = LabelDataset("t", labels, ("a", "b", "c", "never"), torch.zeros(4, 3, dtype=torch.uint8))
+    assert ds.class_presence().tolist() == [0.75, 0.5, 0.25, 0.0]
+
+
+def test_soft_presence_reads_a_blob_as_present_and_an_empty_class_as_absent():
+    probs = torch.zeros(1, 2, 16, 16)
+    probs[:, 0] = 1.0
+    probs[0, :, :2, :2] = torch.tensor([0.0, 1.0])[:, None, None]  # a 2x2 blob of class 1
+    q = log_soft_presence(probs.clamp(min=1e-30).log()).exp()
+    w = 4 * math.exp(10) / (4 * math.exp(10) + 252)  # the blob's weight in softmax(p / 0.1) over 256 pixels
+    assert q[0, 1].item() == pytest.approx(w, rel=1e-5) and q[0, 1] > 0.98
+    assert q[0, 0].item() == pytest.approx(1.0, abs=1e-4)
+    probs[0, 1], probs[0, 0] = 0.0, 1.0
+    assert log_soft_presence(probs.clamp(min=1e-30).log()).exp()[0, 1] < 1e-20
+
+
+def test_class_prior_against_a_hand_computation():
+    # two 2x2 maps, two classes: map 0 all class 0, map 1 one pixel of class 1 (logits 4 for the drawn class)
+    onehot = torch.zeros(2, 2, 2, 2)
+    onehot[:, 0] = 1.0
+    onehot[1, :, 0, 0] = torch.tensor([0.0, 1.0])
+    logits = (onehot * 4.0).requires_grad_(True)
+    shares, presence = torch.tensor([0.75, 0.25]), torch.tensor([1.0, 1.0])
+    loss = class_prior(logits, shares, presence)
+    hi, lo = 1 / (1 + math.exp(-4)), 1 / (1 + math.exp(4))  # the softmax of a drawn and an undrawn class
+    s = torch.tensor([(7 * hi + lo) / 8, (7 * lo + hi) / 8])  # the batch's expected class shares
+
+    def pool(p: list[float]) -> float:  # the soft max-pool: sum p * softmax(p / 0.1)
+        w = [math.exp(x / 0.1) for x in p]
+        return sum(x * wx for x, wx in zip(p, w, strict=True)) / sum(w)
+
+    r = torch.tensor([(pool([hi] * 4) + pool([lo] + [hi] * 3)) / 2, (pool([lo] * 4) + pool([hi] + [lo] * 3)) / 2])
+    expected = (shares * (shares / s).log()).sum() + (-r.log()).sum()  # KL(1 || r) = -log r where r < 1
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    # more of class 1 lowers the loss: its logits are pushed up in the map without it and at the drawn pixel;
+    # the pool's softmax weights sharpen the map that has it (its faint pixels are pushed down)
+    assert bool((logits.grad[0, 1] < 0).all()) and logits.grad[1, 1, 0, 0] < 0
+    assert bool((logits.grad[1, 1].flatten()[1:] > 0).all())
+
+
+def test_class_prior_is_near_zero_on_the_datas_own_maps():
+    ds = load_dataset("shapes")
+    labels = ds.labels[:256].long()
+    logits = torch.nn.functional.one_hot(labels, 4).permute(0, 3, 1, 2).float() * 60.0
+    sub = dataclasses.replace(ds, labels=ds.labels[:256])
+    shares, presence = (torch.from_numpy(x).float() for x in (sub.class_shares(), sub.class_presence()))
+    assert class_prior(logits, shares, presence).item() < 5e-3  # soft presence of the smallest shapes < 1
+    shuffled = logits[:, [0, 1, 3, 2]]  # the same maps with two shapes swapped: shares and presence alike
+    assert class_prior(shuffled, shares, presence).item() < 0.05
+    without_squares = logits.clone()
+    without_squares[:, 0] += without_squares[:, 3]
+    without_squares[:, 3] = 0.0
+    assert class_prior(without_squares, shares, presence).item() > 1.0
+
+
+def test_class_prior_keeps_a_gradient_for_a_class_that_underflowed():
+    logits = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    logits[:, 2] = -1e4  # exp underflows: softmax probabilities are exactly 0
+    logits.requires_grad_(True)
+    loss = class_prior(logits, torch.tensor([0.6, 0.3, 0.1]), torch.tensor([1.0, 0.8, 0.5]))
+    loss.backward()
+    assert torch.isfinite(loss) and bool(torch.isfinite(logits.grad).all())
+    assert logits.grad[:, 2].sum() < -0.1, "the lost class is pulled back with a gradient of order 1"
+
+
+def test_class_prior_with_a_class_the_data_never_has_is_finite_and_said(capsys, tiny_cfg):
+    ds = load_dataset("shapes")
+    labels = ds.labels[:64].clone()
+    labels[labels == 3] = 0  # no squares at all
+    ds = dataclasses.replace(ds, labels=labels)
+    cfg = apply_overrides(tiny_cfg, {"train.class_prior": 1.0})
+    task = SemGANTask(cfg, ds, Engine(cfg.train, torch.device("cpu")))
+    assert "class 'square' never occurs in the 64 training maps" in capsys.readouterr().err
+    for step in range(3):
+        stats = task.train_step(step)
+    assert all(bool(torch.isfinite(v)) for v in stats.values()), stats
+
+
+def test_class_prior_is_said_to_do_nothing_for_the_baseline(capsys, tiny_cfg):
+    cfg = apply_overrides(tiny_cfg, {"train.class_prior": 1.0, "model.mode": "gan"})
+    task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, torch.device("cpu")))
+    assert "no effect on the RGB baseline" in capsys.readouterr().err
+    assert "loss_prior" not in task.train_step(0)
+
+
+@pytest.mark.parametrize("fake_input", ["softmax", "st-argmax"])
+def test_class_prior_trains_and_resumes_bit_for_bit(tmp_path, tiny_cfg, fake_input):
+    from helpers import straight_and_resumed
+
+    cfg = apply_overrides(tiny_cfg, {"train.class_prior": 1.0, "model.fake_input": fake_input,
+                                     "train.ckpt_every": 1000})
+    a, b, resumed = straight_and_resumed(cfg, tmp_path)
+    assert_same_state(a, b)
+    stats = RunDir(resumed).read_stats()
+    assert all(math.isfinite(s["loss_prior"]) for s in stats) and stats[0]["loss_prior"] > stats[-1]["loss_prior"]
+
+
+# ------------------------------------------------------------------------------------------------- the guard
+
+ORIGINAL_STEP = SemGANTask.train_step
+
+
+def damage_after(monkeypatch, at: int, *, every: bool = False, crash_at: int | None = None) -> list[int]:
+    """From step ``at`` on (once, or at ``every`` step), G stops drawing squares: a forced collapse. With
+    ``crash_at``, the first step ``crash_at`` after the damage raises (a crash right after a rollback)."""
+    fired: list[int] = []
+
+    def step(self: SemGANTask, i: int) -> dict[str, torch.Tensor]:
+        if crash_at is not None and fired and i == crash_at:
+            raise RuntimeError("simulated crash")
+        stats = ORIGINAL_STEP(self, i)
+        if i >= at and (every or not fired):
+            fired.append(i)
+            with torch.no_grad():
+                self.G.to_out.bias[3] = -1e4
+        return stats
+
+    monkeypatch.setattr(SemGANTask, "train_step", step)
+    return fired
+
+
+@pytest.fixture
+def guarded_cfg(tiny_cfg):
+    # tiny draws every class from step 20 on (seed 0); evaluations of 64 maps every 20 steps
+    return apply_overrides(tiny_cfg, {"train.steps": 60, "eval.every": 20, "eval.metrics": "structure",
+                                      "eval.n": 64, "train.guard_rollbacks": 2, "train.ckpt_every": 20})
+
+
+def test_a_forced_collapse_is_rolled_back_and_said(tmp_path, monkeypatch, capsys, guarded_cfg):
+    fired = damage_after(monkeypatch, 25)
+    out = train(guarded_cfg, tmp_path / "run", progress=False)
+    assert fired == [25]
+    run = RunDir(out)
+    (event,) = run.read_events()
+    assert event["event"] == "rollback" and event["at_step"] == 40 and event["step"] == 20
+    assert event["rollback"] == 1 and "class 3 (square) drawn in 0.0%" in event["signal"]
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "rolled back" in x)
+    assert "step 40: class 3 (square)" in line and "healthy.pt (step 20)" in line and "rollback 1 of 2" in line
+    # the collapsed evaluation is not on record; the ones after the rollback are, and every class is drawn
+    evals = run.read_metric("structure")
+    assert [e["step"] for e in evals] == [20, 40, 60]
+    assert not any(lost_classes(e["structure"]["presence"], e["structure"]["presence_real"]) for e in evals)
+    final = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert final["step"] == 60 and final["rollbacks"] == 1 and final["G"]["to_out.bias"][3] > -100
+    assert run.checkpoint_step("healthy") == 60
+    assert [s["step"] for s in run.read_stats()] == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60]
+
+
+def test_a_resume_right_after_a_rollback_equals_a_straight_run(tmp_path, monkeypatch, guarded_cfg):
+    damage_after(monkeypatch, 25)
+    straight = train(guarded_cfg, tmp_path / "straight", progress=False)
+    damage_after(monkeypatch, 25, crash_at=20)  # dies on the first step after going back to step 20
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(guarded_cfg, tmp_path / "crashed", progress=False)
+    crashed = RunDir(tmp_path / "crashed")
+    assert crashed.checkpoint_step() == 20 and load_checkpoint(crashed.checkpoint_path())["rollbacks"] == 1
+    damage_after(monkeypatch, 10_000)  # the resumed process: the damage is behind it
+    resumed = train(guarded_cfg, crashed.root, resume=True, progress=False)
+    a, b = (load_checkpoint(p / "checkpoints" / "latest.pt") for p in (straight, resumed))
+    assert_same_state(a, b)
+    assert a["rollbacks"] == b["rollbacks"] == 1
+    assert [e["at_step"] for e in RunDir(resumed).read_events()] == [40]
+
+
+def test_when_every_retry_collapses_the_run_stops_and_keeps_its_files(tmp_path, monkeypatch, guarded_cfg):
+    damage_after(monkeypatch, 25, every=True)
+    cfg = apply_overrides(guarded_cfg, {"train.guard_rollbacks": 1})
+    with pytest.raises(TrainingCollapsed) as err:
+        train(cfg, tmp_path / "run", progress=False)
+    msg = str(err.value)
+    assert "step 40: class 3 (square)" in msg and "went back 1 time(s)" in msg and "healthy.pt (step 20)" in msg
+    assert "\n" not in msg
+    run = RunDir(tmp_path / "run")
+    assert run.checkpoint_step() == 40 and run.checkpoint_step("healthy") == 20
+    assert load_checkpoint(run.checkpoint_path())["G"]["to_out.bias"][3] == -1e4, "the collapsed state is kept"
+    assert len(run.read_events()) == 1 and run.grid_path.is_file()
+
+
+def test_without_the_guard_a_lost_class_is_said_and_kept_on_record(tmp_path, monkeypatch, capsys, guarded_cfg):
+    damage_after(monkeypatch, 25)
+    cfg = apply_overrides(guarded_cfg, {"train.guard_rollbacks": 0, "train.steps": 40})
+    out = train(cfg, tmp_path / "run", progress=False)
+    assert "step 40: class 3 (square) drawn in 0.0%" in capsys.readouterr().err
+    assert [e["step"] for e in RunDir(out).read_metric("structure")] == [20, 40]
+    assert not RunDir(out).read_events() and not RunDir(out).has_checkpoint("healthy")
+
+
+def test_the_guard_needs_structure_evaluations(tiny_cfg):
+    with pytest.raises(SemGANError, match="add structure to eval.metrics"):
+        apply_overrides(tiny_cfg, {"train.guard_rollbacks": 1, "eval.every": 10, "eval.metrics": "swd"})
+    with pytest.raises(SemGANError, match="eval.every=0"):
+        apply_overrides(tiny_cfg, {"train.guard_rollbacks": 1, "eval.metrics": "structure"})
+
+
+def test_rollback_events_stay_out_of_the_training_scalars(tmp_path):
+    run = RunDir(tmp_path)
+    run.root.mkdir(exist_ok=True)
+    run.append_stats({"step": 5, "loss_D": 1.0})
+    run.append_stats({"step": 5, "event": "rollback", "at_step": 10})
+    assert run.read_stats() == [{"step": 5, "loss_D": 1.0}]
+    assert run.read_events() == [{"step": 5, "event": "rollback", "at_step": 10}]
+    assert json.loads(run.stats_path.read_text().splitlines()[1])["event"] == "rollback"
