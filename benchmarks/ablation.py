@@ -49,6 +49,7 @@ SWITCHES: dict[str, dict[str, object]] = {
     "ns": {"train.g_loss": "ns"},
     "fmns": {"train.g_ns_weight": 0.003},  # fm plus a per-map term that grows as D learns
     "deep": {"model.init_res": 2},  # one more block in G and D at equal width (cheap: at 2x2 and 4x4)
+    "dwide": {"model.d_channels": 32, "model.d_max_channels": 256},  # D twice as wide
     "mbstd": {"model.d_mbstd": 4},
     "spectral": {"model.d_norm": "spectral"},
     "nonoise": {"train.d_noise": 0.0},

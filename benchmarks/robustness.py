@@ -20,9 +20,9 @@ Variants are ``benchmarks/ablation.py``'s switches joined by ``+``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from ablation import overrides, write_sheet  # noqa: E402
 
-from semgan.compare import real_swd_floor  # noqa: E402
+from semgan.compare import cpu_name, real_swd_floor  # noqa: E402
 from semgan.config import apply_overrides, get_preset  # noqa: E402
 from semgan.data import dataset_from_config  # noqa: E402
 from semgan.metrics.structure import lost_classes  # noqa: E402
@@ -48,18 +48,13 @@ SWD_COLLAPSE = 3.0  # a final SWD avg over this many times the real-vs-real floo
 
 def machine() -> dict[str, Any]:
     """What a number measured here depends on: the CPU, its vector unit as torch uses it, torch's version."""
-    name = platform.processor() or platform.machine()
     flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"cpu": name, "capability": torch.backends.cpu.get_cpu_capability(), "avx512_bf16": "avx512_bf16" in flags,
-            "amx": "amx_bf16" in flags, "cores": os.cpu_count(), "torch": torch.__version__}
+    with contextlib.suppress(OSError, StopIteration):
+        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("flags")).split(":", 1)[1].split())
+    return {"cpu": cpu_name(), "capability": torch.backends.cpu.get_cpu_capability(),
+            "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags, "cores": os.cpu_count(),
+            "torch": torch.__version__}
 
 
 def short_machine(m: dict[str, Any]) -> str:
@@ -147,11 +142,9 @@ def run_numbers(run: RunDir, floor: float) -> dict[str, Any] | None:
     if isinstance(final.get("snapped"), dict):
         row["snapped final"] = final["snapped"]["avg"]
         row["snapped best"] = min(line["snapped"]["avg"] for line in swd_lines if isinstance(line.get("snapped"), dict))
-    lost = lost_classes(s["presence"], s["presence_real"])
     headline = row.get("snapped final", row["SWD final"])  # the baseline's label maps are its snapped output
-    row["lost"] = lost
+    row["lost"] = lost_classes(s["presence"], s["presence_real"])
     row["swd collapse"] = headline > SWD_COLLAPSE * floor
-    row["collapsed"] = bool(lost) or row["swd collapse"]
     row["final/best"] = row["SWD final"] / row["SWD best"]
     row["rarest class"] = s["presence_min"]
     row["one/class"] = s.get("one_per_class")
@@ -161,6 +154,7 @@ def run_numbers(run: RunDir, floor: float) -> dict[str, Any] | None:
 
 
 def cell(values: list[float], fmt: str = ".1f") -> str:
+    values = [v for v in values if v == v]  # a run the guard stopped has no final numbers (NaN)
     if not values:
         return "—"
     if len(values) == 1:
@@ -170,20 +164,72 @@ def cell(values: list[float], fmt: str = ".1f") -> str:
 
 def summary_row(label: list[str], rows: list[tuple[Job, dict[str, Any], dict[str, Any]]]) -> list[str]:
     nums = [n for _, n, _ in rows]
-    collapsed = [f"{j.seed}{'/t' + str(j.threads) if len({x.threads for x, _, _ in rows}) > 1 else ''}"
-                 for j, n, _ in rows if n["collapsed"]]
+    both = len({x.threads for x, _, _ in rows}) > 1
+
+    def count(key: str) -> str:  # "2 (seeds 1, 4/t2)"
+        hit = [f"{j.seed}{'/t' + str(j.threads) if both else ''}" for j, n, _ in rows if n[key]]
+        return f"{len(hit)}" + (f" ({', '.join(hit)})" if hit else "")
+
     walls = [sum(s["wall_s"] for s in rec.get("sessions", [])) / 60 for _, _, rec in rows if rec.get("sessions")]
     machines = sorted({short_machine(rec["sessions"][-1]["machine"]) for _, _, rec in rows if rec.get("sessions")})
     snapped = [n["snapped final"] for n in nums if "snapped final" in n]
-    return [*label, "; ".join(machines) or "—", str(len(nums)),
-            f"{len(collapsed)}" + (f" ({', '.join(collapsed)})" if collapsed else ""),
+    return [*label, "; ".join(machines) or "—", str(len(nums)), count("lost"), count("swd collapse"),
             cell([n["SWD final"] for n in nums]), cell(snapped) if snapped else "—",
             cell([n["SWD best"] for n in nums]),
-            format(max(n["final/best"] for n in nums), ".2f"),
+            format(max((n["final/best"] for n in nums if n["final/best"] == n["final/best"]), default=float("nan")),
+                   ".2f"),
             cell([n["rarest class"] for n in nums], ".3f"),
             cell([n["one/class"] for n in nums if n["one/class"] is not None], ".3f"),
             cell([n["fragments"] for n in nums], ".3f"),
             str(sum(n["rollbacks"] for n in nums)), cell(walls)]
+
+
+CURVES = (  # (title, metric, path to the value in its log line, path to the reals' value)
+    ("SWD avg x1e3", "swd", ("swd", "avg"), None),
+    ("one component per shape class", "structure", ("structure", "one_per_class"), ("structure", "one_per_class_real")),
+    ("maps with a fragment", "structure", ("structure", "fragments"), ("structure", "fragments_real")),
+    ("rarest class: share of maps", "structure", ("structure", "presence_min"), ("structure", "presence_min_real")),
+)
+
+
+def _at(line: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = line
+    for k in path:
+        value = value.get(k) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def write_curves(runs: dict[str, list[Path]], batch: int, path: Path, floor: float) -> None:
+    """Every evaluation of every run against images seen: SWD and the structure metrics, a colour per label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (title, metric, key, real_key) in zip(axes, CURVES, strict=True):
+        real = None
+        for i, (label, folders) in enumerate(runs.items()):
+            for j, folder in enumerate(folders):
+                lines = RunDir(folder).read_metric(metric)
+                points = [(line["step"] * batch, v) for line in lines if (v := _at(line, key)) is not None]
+                if points:
+                    ax.plot(*zip(*points, strict=True), color=colors[i % len(colors)], alpha=0.8,
+                            label=label if j == 0 else None, linestyle=("-", "--", ":", "-.")[j % 4])
+                real = real if real is not None or not lines or real_key is None else _at(lines[-1], real_key)
+        if metric == "swd":
+            ax.axhline(floor, color="black", linestyle=":", label="real vs real")
+            ax.set_yscale("log")
+        elif real is not None:
+            ax.axhline(real, color="black", linestyle=":", label="reals")
+        ax.set_title(title)
+        ax.set_xlabel("images seen")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -191,7 +237,7 @@ def main() -> None:
     parser.add_argument("--preset", default="shapes-cpu")
     parser.add_argument("--variants", default="base")
     parser.add_argument("--modes", default="semgan")
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", default="10", help="how many seeds from --first-seed, or a list: 1,4,6")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", default="1,2", help="thread counts, each run on each (comma-separated)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="threads to run at once in all")
@@ -201,6 +247,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applies to every run")
     parser.add_argument("--summary-only", action="store_true", help="train nothing; summarise the runs in --out")
     parser.add_argument("--runs", action="store_true", help="also list every run")
+    parser.add_argument("--curves", type=Path, help="plot every run's evaluations against images seen here (PNG): "
+                        "SWD, one component per class, fragments, the rarest class; a colour per (variant, mode, "
+                        "threads), a line style per seed")
     parser.add_argument("--sheet", type=Path, help="write every run's final grid here: a row per (variant, mode, "
                         "threads), a column per seed (PNG)")
     args = parser.parse_args()
@@ -210,7 +259,8 @@ def main() -> None:
     steps = args.steps or base.train.steps
     variants, modes = args.variants.split(","), args.modes.split(",")
     threads = [int(t) for t in args.threads.split(",")]
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    seeds = ([int(x) for x in args.seeds.split(",")] if "," in args.seeds
+             else list(range(args.first_seed, args.first_seed + int(args.seeds))))
     for v in variants:
         overrides(v)  # an unknown switch fails before any training
     # 1-thread runs first, two at a time; then the 2-thread ones
@@ -221,20 +271,31 @@ def main() -> None:
     dataset = dataset_from_config(base.data)
     floor = real_swd_floor(dataset, base.eval.n, base.eval.seed)["swd"]["avg"]
     found: dict[tuple[str, str], list[tuple[Job, dict[str, Any], dict[str, Any]]]] = {}
+    unfinished = 0
     for job in jobs:
         run = RunDir(job.folder(args.out))
         numbers = run_numbers(run, floor) if run.exists() else None
-        if numbers is None:
+        log = job.folder(args.out).with_suffix(".log")
+        gave_up = log.is_file() and "the collapse guard went back" in log.read_text(errors="replace")[-4000:]
+        if gave_up:  # stopped by the guard: it lost a class for good (its collapsed evaluation is not on record)
+            nan = float("nan")
+            numbers = {"SWD final": nan, "SWD best": nan, "final/best": nan, "rarest class": nan, "one/class": None,
+                       "fragments": nan, "swd collapse": False, **(numbers or {}), "lost": ["the guard gave up"],
+                       "step": steps, "rollbacks": len(run.read_events())}
+        if numbers is None or numbers["step"] < steps:
+            unfinished += run.exists()
             continue
         rec = json.loads(job.record(args.out).read_text()) if job.record(args.out).is_file() else {}
         found.setdefault((job.variant, job.mode), []).append((job, numbers, rec))
 
-    print(f"\n{args.preset}, {steps} steps, seeds {seeds.start}-{seeds.stop - 1}; SWD avg x1e3 at the last evaluation "
+    print(f"\n{args.preset}, {steps} steps, seeds {','.join(map(str, seeds))}; SWD avg x1e3 at the last evaluation "
           f"(final) and the lowest during training (best); a run loses a class when a class in >= 10% of real maps "
-          f"is drawn in < 2% of its final samples, or its final SWD is over {SWD_COLLAPSE:g}x the real-vs-real floor "
-          f"({floor:.1f}); the baseline is judged on its snapped maps; mean ± std over runs")
-    head = ["variant", "mode", "threads", "machine", "runs", "lost a class", "SWD final", "snapped final", "SWD best",
-            "worst final/best", "rarest class", "one/class", "fragments", "rollbacks", "wall min"]
+          f"is drawn in < 2% of its final samples; 'SWD > {SWD_COLLAPSE:g}x floor' counts the runs whose final SWD "
+          f"avg is over {SWD_COLLAPSE:g}x the real-vs-real floor ({floor:.1f}); the baseline is judged on its snapped "
+          f"maps; mean ± std over finished runs" + (f" ({unfinished} unfinished left out)" if unfinished else ""))
+    head = ["variant", "mode", "threads", "machine", "runs", "lost a class", f"SWD > {SWD_COLLAPSE:g}x floor",
+            "SWD final", "snapped final", "SWD best", "worst final/best", "rarest class", "one/class", "fragments",
+            "rollbacks", "wall min"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * 4 + "---:|" * (len(head) - 4))
     for (variant, mode), rows in found.items():
         for t in threads:
@@ -254,6 +315,10 @@ def main() -> None:
                       f"{n['rarest class']:.3f} | {cell([n['one/class']] if n['one/class'] is not None else [], '.3f')}"
                       " | "
                       f"{n['fragments']:.3f} | {n['rollbacks']} |")
+    if args.curves:
+        write_curves({f"{v} {m} t{t}": [Job(v, m, t, s).folder(args.out) for s in seeds]
+                      for v in variants for m in modes for t in threads}, base.train.batch, args.curves, floor)
+        print(f"curves: {args.curves}")
     if args.sheet:
         rows_paths = {f"{v} {m} t{t}": [Job(v, m, t, s).folder(args.out) / "grid.png" for s in seeds]
                       for v in variants for m in modes for t in threads}

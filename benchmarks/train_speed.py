@@ -21,10 +21,8 @@ of 2 gloo processes (torchrun, 1 thread each) against 1 process (2 threads) on t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -32,11 +30,11 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from semgan.compare import cpu_name
 from semgan.config import RunConfig, apply_overrides, get_preset
 from semgan.data import dataset_from_config
 from semgan.devices import resolve_device
@@ -51,6 +49,7 @@ SWITCHES: dict[str, dict[str, object]] = {
     "cl": {"train.channels_last": True},
     "hash": {"model.d_dropout_rng": "hash"},
     "compile": {"train.compile": True},
+    "prior": {"train.class_prior": 1.0},  # the class prior's cost (SemGAN only)
 }
 DEFAULT_VARIANTS = "fp32,cl,hash,cl+hash,compile+cl+hash,bf16,bf16+cl+hash"
 
@@ -218,11 +217,7 @@ def ddp_speed(preset: str, mode: str, variant: str, steps: int, warmup: int, roo
 def hardware() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name"))
-    return (f"CPU {name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
+    return (f"CPU {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
             f"({torch.backends.cpu.get_cpu_capability()})")
 
 

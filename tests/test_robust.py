@@ -43,56 +43,63 @@ def test_dataset_class_presence_counts_maps_not_pixels():
     assert ds.class_presence().tolist() == [0.75, 0.5, 0.25, 0.0]
 
 
-def test_soft_presence_reads_a_blob_as_present_and_an_empty_class_as_absent():
-    probs = torch.zeros(1, 2, 16, 16)
-    probs[:, 0] = 1.0
-    probs[0, :, :2, :2] = torch.tensor([0.0, 1.0])[:, None, None]  # a 2x2 blob of class 1
-    q = log_soft_presence(probs.clamp(min=1e-30).log()).exp()
-    w = 4 * math.exp(10) / (4 * math.exp(10) + 252)  # the blob's weight in softmax(p / 0.1) over 256 pixels
-    assert q[0, 1].item() == pytest.approx(w, rel=1e-5) and q[0, 1] > 0.98
-    assert q[0, 0].item() == pytest.approx(1.0, abs=1e-4)
-    probs[0, 1], probs[0, 0] = 0.0, 1.0
-    assert log_soft_presence(probs.clamp(min=1e-30).log()).exp()[0, 1] < 1e-20
+def test_soft_presence_needs_a_filled_window_not_a_pixel():
+    def presence(mask: torch.Tensor) -> float:  # (16, 16) bool: where class 1 is drawn, with certainty
+        probs = torch.stack([~mask, mask]).float()[None]
+        return log_soft_presence(probs.clamp(min=1e-30).log()).exp()[0, 1].item()
+
+    blob, pixel, nothing = (torch.zeros(16, 16, dtype=torch.bool) for _ in range(3))
+    blob[4:8, 4:8] = True
+    pixel[9, 9] = True
+    assert presence(blob) > 0.95  # 4 of the 196 windows are full; softmax(mean / 0.1) weighs them most
+    assert presence(pixel) < 0.02, "a lone pixel fills a ninth of 9 windows of 196: next to nothing"
+    assert presence(nothing) < 1e-20
 
 
 def test_class_prior_against_a_hand_computation():
-    # two 2x2 maps, two classes: map 0 all class 0, map 1 one pixel of class 1 (logits 4 for the drawn class)
-    onehot = torch.zeros(2, 2, 2, 2)
-    onehot[:, 0] = 1.0
-    onehot[1, :, 0, 0] = torch.tensor([0.0, 1.0])
-    logits = (onehot * 4.0).requires_grad_(True)
-    shares, presence = torch.tensor([0.75, 0.25]), torch.tensor([1.0, 1.0])
+    # three 5x5 maps, two classes, logits 4 for the drawn class: maps 0 and 1 all class 0, map 2 a 3x3 block of
+    # class 1 in its top-left corner; the data: half of the pixels and every map for each class
+    K, H, L = 2, 5, 4.0
+    drawn = torch.zeros(3, H, H, dtype=torch.long)
+    drawn[2, :3, :3] = 1
+    logits = (torch.nn.functional.one_hot(drawn, K).permute(0, 3, 1, 2).float() * L).requires_grad_(True)
+    shares, presence = torch.tensor([0.5, 0.5]), torch.tensor([1.0, 1.0])
     loss = class_prior(logits, shares, presence)
-    hi, lo = 1 / (1 + math.exp(-4)), 1 / (1 + math.exp(4))  # the softmax of a drawn and an undrawn class
-    s = torch.tensor([(7 * hi + lo) / 8, (7 * lo + hi) / 8])  # the batch's expected class shares
 
-    def pool(p: list[float]) -> float:  # the soft max-pool: sum p * softmax(p / 0.1)
-        w = [math.exp(x / 0.1) for x in p]
-        return sum(x * wx for x, wx in zip(p, w, strict=True)) / sum(w)
+    hi = 1 / (1 + math.exp(-L))  # softmax of the drawn class; 1 - hi of the other
+    p1 = [[[hi if drawn[m, y, x] == 1 else 1 - hi for x in range(H)] for y in range(H)] for m in range(3)]
+    s1 = sum(v for m in p1 for row in m for v in row) / (3 * H * H)  # class 1's expected share
 
-    r = torch.tensor([(pool([hi] * 4) + pool([lo] + [hi] * 3)) / 2, (pool([lo] * 4) + pool([hi] + [lo] * 3)) / 2])
-    expected = (shares * (shares / s).log()).sum() + (-r.log()).sum()  # KL(1 || r) = -log r where r < 1
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    def soft_presence(p: list[list[float]]) -> float:  # mean of each 3x3 window, soft max-pooled at 0.1
+        means = [sum(p[y + i][x + j] for i in range(3) for j in range(3)) / 9 for y in range(H - 2)
+                 for x in range(H - 2)]
+        weights = [math.exp(v / 0.1) for v in means]
+        return sum(v * w for v, w in zip(means, weights, strict=True)) / sum(weights)
+
+    r1 = sum(soft_presence(m) for m in p1) / 3  # class 1's presence rate
+    assert s1 < 0.25 and r1 < 0.5, "class 1 is under half its share and its presence rate: both terms act"
+    expected = 0.5 * (math.log(0.25) - math.log(s1)) + 1.0 * (math.log(0.5) - math.log(r1))  # class 0: above both
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
     loss.backward()
-    # more of class 1 lowers the loss: its logits are pushed up in the map without it and at the drawn pixel;
-    # the pool's softmax weights sharpen the map that has it (its faint pixels are pushed down)
-    assert bool((logits.grad[0, 1] < 0).all()) and logits.grad[1, 1, 0, 0] < 0
-    assert bool((logits.grad[1, 1].flatten()[1:] > 0).all())
+    # more of class 1 lowers the loss: its logits are pushed up wherever it is missing
+    assert bool((logits.grad[:2, 1] < 0).all())
+    assert class_prior(logits.detach()[:, [1, 0]], shares, presence).item() > 0, "now class 0 is short"
+    assert class_prior(logits.detach(), torch.tensor([0.9, 0.1]), torch.tensor([1.0, 0.3])).item() == 0.0
 
 
-def test_class_prior_is_near_zero_on_the_datas_own_maps():
+def test_class_prior_is_zero_on_the_datas_own_maps():
     ds = load_dataset("shapes")
-    labels = ds.labels[:256].long()
-    logits = torch.nn.functional.one_hot(labels, 4).permute(0, 3, 1, 2).float() * 60.0
     sub = dataclasses.replace(ds, labels=ds.labels[:256])
+    logits = torch.nn.functional.one_hot(sub.labels.long(), 4).permute(0, 3, 1, 2).float() * 60.0
     shares, presence = (torch.from_numpy(x).float() for x in (sub.class_shares(), sub.class_presence()))
-    assert class_prior(logits, shares, presence).item() < 5e-3  # soft presence of the smallest shapes < 1
-    shuffled = logits[:, [0, 1, 3, 2]]  # the same maps with two shapes swapped: shares and presence alike
-    assert class_prior(shuffled, shares, presence).item() < 0.05
+    assert class_prior(logits, shares, presence).item() == 0.0
+    assert class_prior(logits[:, [0, 2, 1, 3]], shares, presence).item() == 0.0, "circles <-> rectangles: within half"
+    # rectangles <-> squares: the rectangles' share falls to the squares' 2.3%, under half their 5.7%
+    assert 0 < class_prior(logits[:, [0, 1, 3, 2]], shares, presence).item() < 0.05
     without_squares = logits.clone()
     without_squares[:, 0] += without_squares[:, 3]
     without_squares[:, 3] = 0.0
-    assert class_prior(without_squares, shares, presence).item() > 1.0
+    assert class_prior(without_squares, shares, presence).item() > 10.0
 
 
 def test_class_prior_keeps_a_gradient_for_a_class_that_underflowed():

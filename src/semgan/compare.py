@@ -163,19 +163,23 @@ def real_swd_floor(dataset: LabelDataset, n: int, seed: int) -> dict[str, Any]:
     return {"swd": swd(a, b, generator=torch.Generator().manual_seed(seed)), "n": half, "seed": seed}
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what :mod:`platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: platform's answer stands
+    return platform.processor() or platform.machine()
+
+
 def hardware(device: torch.device) -> str:
     """A one-line description of the device a run trains on, for the report's protocol."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, torch {torch.__version__})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass  # not Linux: platform's answer stands
-    return f"CPU {cpu}, {os.cpu_count()} cores (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+    return (f"CPU {cpu_name()}, {os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()} (torch "
+            f"{torch.__version__}, {torch.get_num_threads()} threads)")
 
 
 def _require_matplotlib() -> None:

@@ -76,46 +76,54 @@ def feature_matching_l1(real_feats: list[torch.Tensor], fake_feats: list[torch.T
     return torch.stack(losses).mean()
 
 
-PRESENCE_TEMPERATURE = 0.1  # of the soft max-pool: a blob of a few confident pixels reads as present (~1)
+PRESENCE_TEMPERATURE = 0.1  # of the soft max-pool: a blob that fills a pooling window reads as present (~1)
+PRESENCE_POOL = 3  # a class counts as drawn where it fills a 3x3 window: single pixels cannot pass for a shape
+PRIOR_MARGIN = 0.5  # the class prior acts once a class falls below half the data's share or presence rate
 
 
-def log_soft_presence(log_probs: torch.Tensor, temperature: float = PRESENCE_TEMPERATURE) -> torch.Tensor:
-    """How much each map draws each class, as a log: a soft max-pool of its probabilities over the pixels.
+def log_soft_presence(log_probs: torch.Tensor, temperature: float = PRESENCE_TEMPERATURE,
+                      pool: int = PRESENCE_POOL) -> torch.Tensor:
+    """How much each map draws each class, as a log: a soft max-pool of its ``pool`` x ``pool`` window means.
 
-    The pool weighs the pixels by ``softmax(p / temperature)``, so the value lies between the map's mean and
-    max of ``p``: ~1 for a class drawn confidently somewhere, ~0 for one drawn nowhere, and its gradient reaches
-    the most likely pixels rather than one. Taken in log space, so that a class whose probabilities underflow
-    still has a gradient. (B, K, H, W) log-probs -> (B, K).
+    The window means are weighed by ``softmax(mean / temperature)``, so the value lies between the mean and the
+    max window: ~1 for a class that fills a window confidently somewhere, ~0 for a lone pixel or a class
+    drawn nowhere; its gradient reaches the most likely windows rather than one. Taken in log space (each map and
+    class shifted by its own max), so that a class whose probabilities underflow still has a gradient.
+    (B, K, H, W) log-probs -> (B, K).
     """
-    lp = log_probs.float().flatten(2)  # (B, K, H*W)
+    top = log_probs.flatten(2).amax(dim=2).detach()[..., None, None]  # (B, K, 1, 1)
+    window = F.avg_pool2d((log_probs - top).exp(), pool, stride=1)  # <= 1, and >= 1/pool^2 around the max
+    lp = (window.clamp(min=torch.finfo(window.dtype).tiny).log() + top).flatten(2)  # (B, K, windows)
     return torch.logsumexp(lp + (lp.exp() / temperature).log_softmax(dim=2), dim=2)
 
 
 def class_prior(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Tensor, sync: BatchSync = LOCAL,
-                eps: float = 1e-6) -> torch.Tensor:
-    """Hold a SemGAN generator's batch to the data's class statistics; ~0 when it matches them.
+                margin: float = PRIOR_MARGIN) -> torch.Tensor:
+    """A floor under every class of a SemGAN generator's batch: 0 while each class keeps at least ``margin`` of
+    the data's pixel share and presence rate, a log barrier below.
 
     Two differentiable statistics of the (global) batch's softmax, each against the training maps':
 
-    - the expected class shares ``s_k = E[probs_k]`` against the pixel shares ``pi``: KL(pi || s), whose
-      gradient -pi_k / s_k grows without bound as a class fades from the whole batch;
-    - the presence rates ``r_k = E_maps[soft presence]`` against ``rho``, the share of maps containing class
-      k: the Bernoulli KL(rho_k || r_k) where r_k < rho_k, 0 above (drawing a class in more maps is D's to judge;
-      two-sided, it would fight the confident softmax of a class present in nearly every map).
+    - the expected class shares ``s_k = E[probs_k]`` against the pixel shares ``pi``;
+    - the presence rates ``r_k = E_maps[soft presence]`` against ``rho``, the share of maps containing class k.
 
-    Both are computed from log-probabilities (log-sum-exp means), so a class whose probabilities underflow to 0
-    keeps a gradient of order 1 on its logits. A class the data never has (pi_k = rho_k = 0) adds nothing
-    itself. (b, K, H, W) logits of this rank's batch, (K,) shares and presence -> a scalar.
+    Each adds ``target_k * max(0, log(margin * target_k) - log value_k)``: nothing while the class is drawn
+    about as the data has it (healthy training is left to D), and a gradient ``-target_k / value_k`` that grows
+    without bound as the class fades. Computed from log-probabilities (log-sum-exp means), so a class whose
+    probabilities underflow to 0 keeps a gradient of order 1 on its logits. A class the data never has
+    (pi_k = rho_k = 0) adds nothing. (b, K, H, W) logits of this rank's batch, (K,) shares and presence ->
+    a scalar.
     """
     log_probs = logits.float().log_softmax(dim=1)  # (b, K, H, W)
-    b, K = log_probs.shape[:2]
+    K = log_probs.shape[1]
     # (K,) log of the batch's expected class shares, then of its presence rates, over the global batch
     local = torch.logsumexp(log_probs.transpose(0, 1).reshape(K, -1), dim=1) - math.log(log_probs[:, 0].numel())
     log_s = torch.logsumexp(sync.gather(local[None]), dim=0) - math.log(sync.world)
     log_q = sync.gather(log_soft_presence(log_probs))  # (B, K)
     log_r = torch.logsumexp(log_q, dim=0) - math.log(log_q.shape[0])
-    share_kl = (torch.xlogy(shares, shares) - shares * log_s).sum()
-    rho, miss = presence, 1 - presence
-    r = log_r.exp().clamp(max=1 - eps)
-    presence_kl = torch.xlogy(rho, rho) - rho * log_r + torch.xlogy(miss, miss) - miss * torch.log1p(-r)
-    return share_kl + (presence_kl * (r < rho).float()).sum()
+
+    def deficit(target: torch.Tensor, log_value: torch.Tensor) -> torch.Tensor:
+        floor = torch.log(margin * target.clamp(min=torch.finfo(target.dtype).tiny))
+        return (target * (floor - log_value).clamp(min=0)).sum()
+
+    return deficit(shares, log_s) + deficit(presence, log_r)

@@ -82,7 +82,7 @@ class Evaluator:
             if problem is None or not self.collapse_guard:  # a collapsed state is rolled back, not recorded
                 improved = self._record(result, step, logger)
             if problem is not None and not self.collapse_guard:
-                logger.warn(f"step {step}: {problem} (train.guard_rollbacks would roll back on this)")
+                logger.warn(f"step {step}: {problem} (train.guard_rollbacks would roll back on this)", step)
         problem, improved = self.env.broadcast((problem, improved))
         for name, value in improved:
             self.save_best(f"best-{name}", {"metric": {"name": name, "value": value}})

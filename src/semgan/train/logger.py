@@ -87,11 +87,11 @@ class Logger:
         print(f"{self.desc}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) {parts} "
               f"{rate:.2f} steps/s, ETA {_duration(eta)}", file=sys.stderr, flush=True)
 
-    def warn(self, text: str) -> None:
+    def warn(self, text: str, step: int) -> None:
         """One line on stderr (above the progress bar) and in TensorBoard's Text tab."""
         if self.enabled:
             self.bar.write(f"semgan: {text}", file=sys.stderr)
-            self.tb.add_text("events", text, self.bar.n)
+            self.tb.add_text("events", text, step)
 
     def rewind(self, step: int) -> None:
         """Training goes back to ``step`` (a rollback): the bar, the speed's reference and TensorBoard, whose

@@ -377,7 +377,7 @@ def fit(
                         logger.rewind(step)
                         logger.warn(f"step {at}: {problem}; rolled back to {run.checkpoint_path(Evaluator.HEALTHY)} "
                                     f"(step {step}) with fresh random streams, rollback {ckpt.rollbacks} of "
-                                    f"{t.guard_rollbacks}")
+                                    f"{t.guard_rollbacks}", at)
                         logger.scalar("guard/rollbacks", ckpt.rollbacks, at)
                         pending.clear()
                         last_time, last_step = time.perf_counter(), step
