@@ -53,7 +53,9 @@ SWITCHES: dict[str, dict[str, object]] = {
     "mbstd": {"model.d_mbstd": 4},
     "spectral": {"model.d_norm": "spectral"},
     "nonoise": {"train.d_noise": 0.0},
-    "prior": {"train.class_prior": 1.0},  # SemGAN only: G held to the data's class shares and presence rates
+    "prior": {"train.class_prior": 1.0},  # SemGAN only: a floor under every class's share and presence rate
+    "prior0.1": {"train.class_prior": 0.1},
+    "prior0.01": {"train.class_prior": 0.01},
     "guard": {"train.guard_rollbacks": 3},  # roll back to the last healthy checkpoint when a class is lost
 }
 

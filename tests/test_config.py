@@ -94,3 +94,15 @@ def test_cpu_real_data_presets_take_the_ablation_recipe():
         assert cfg.train.ema_half_life > 0 and cfg.train.augment and cfg.train.d_noise_floor > 0
     for name in ("shapes-cpu", "facades", "shapes"):
         assert get_preset(name).model.fake_input == "softmax" and get_preset(name).train.r1_gamma == 0.0
+
+
+def test_cpu_presets_keep_every_class_and_the_papers_do_not_change():
+    # the class prior at 0.01 and the collapse guard (docs/results.md, issue 23); the paper's recipe stays the paper's
+    for name in ("shapes-cpu", "facades-cpu", "cityscapes-cpu", "folder-cpu"):
+        cfg = get_preset(name)
+        assert (cfg.train.class_prior, cfg.train.guard_rollbacks) == (0.01, 3)
+        assert cfg.eval.every > 0 and "structure" in cfg.eval.metrics, "the guard reads the structure evaluations"
+    for name in ("shapes", "facades", "cityscapes", "tiny"):
+        assert (get_preset(name).train.class_prior, get_preset(name).train.guard_rollbacks) == (0.0, 0)
+    with pytest.raises(SemGANError, match=r"or train.guard_rollbacks=0 \(no guard\)"):
+        apply_overrides(get_preset("shapes-cpu"), ["eval.metrics=swd"])

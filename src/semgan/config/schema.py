@@ -187,10 +187,11 @@ class TrainConfig(Section):
     #                           alone let single maps miss a class; its gradient is ~1x fm_all's at the start
     #                           and ~300x once D is trained, so 0.003 leaves the start to fm (on shapes it did
     #                           not help: docs/results.md); 0 = off
-    class_prior: float = 0.0  # SemGAN only: weight of a prior on G's loss holding each batch's expected class
-    #                           shares and presence rates to the training maps' (losses.class_prior), so that
-    #                           no class can fade out unopposed; the RGB baseline has no class probabilities
-    #                           and trains without it; 0 = off
+    class_prior: float = 0.0  # SemGAN only: weight of a floor on G's loss under each class's expected share
+    #                           and presence rate in a batch (losses.class_prior): 0 while every class keeps
+    #                           half the training maps' rate, a log barrier below, so that no class fades out
+    #                           unopposed; the RGB baseline has no class probabilities and trains without it;
+    #                           0 = off
     guard_rollbacks: int = 0  # collapse guard: when an evaluation finds a class the samples no longer draw, go
     #                           back to the last healthy checkpoint with fresh random streams, at most this many
     #                           times in a run (then stop); needs eval.every and the "structure" metric; 0 = off
@@ -287,7 +288,8 @@ class RunConfig:
                 self.eval.every <= 0 or "structure" not in self.eval.metrics):
             raise SemGANError(f"train.guard_rollbacks={t.guard_rollbacks} watches the evaluations for a lost class, "
                               f"but eval.every={self.eval.every} and eval.metrics={','.join(self.eval.metrics)!r}; "
-                              "set eval.every > 0 and add structure to eval.metrics")
+                              "set eval.every > 0 and add structure to eval.metrics, or train.guard_rollbacks=0 "
+                              "(no guard)")
         if isinstance(m, Pix2PixModelConfig):
             unused = [f"train.{k}={getattr(t, k)!r}" for k in GAN_ONLY_TRAIN_KEYS
                       if getattr(t, k) != getattr(TrainConfig, k)]

@@ -105,8 +105,8 @@ class SemGANTask:
             absent = [name for name, share in zip(dataset.class_names, shares, strict=True) if share == 0]
             if absent and engine.env.is_main:
                 print(f"semgan: class{'es' * (len(absent) > 1)} {', '.join(map(repr, absent))} never occur"
-                      f"{'s' * (len(absent) == 1)} in the {len(dataset)} training maps; the class prior holds "
-                      "their share at 0", file=sys.stderr)
+                      f"{'s' * (len(absent) == 1)} in the {len(dataset)} training maps; the class prior puts no "
+                      "floor under it (D alone judges it)", file=sys.stderr)
         elif t.class_prior > 0 and engine.env.is_main:
             print(f"semgan: train.class_prior={t.class_prior} has no effect on the RGB baseline (model.mode=gan): "
                   "it has no class probabilities; it trains as configured otherwise", file=sys.stderr)
