@@ -57,6 +57,8 @@ SWITCHES: dict[str, dict[str, object]] = {
     "prior0.1": {"train.class_prior": 0.1},
     "prior0.01": {"train.class_prior": 0.01},
     "guard": {"train.guard_rollbacks": 3},  # roll back to the last healthy checkpoint when a class is lost
+    "noprior": {"train.class_prior": 0.0},  # the CPU presets without their class prior ...
+    "noguard": {"train.guard_rollbacks": 0},  # ... or their collapse guard (both: the presets before issue 23)
 }
 
 FINAL_KEYS = {  # label -> (metric, path in its log line); "final" = the last evaluation
