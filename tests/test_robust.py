@@ -102,6 +102,22 @@ def test_class_prior_is_zero_on_the_datas_own_maps():
     assert class_prior(without_squares, shares, presence).item() > 10.0
 
 
+def test_class_prior_above_the_floor_adds_no_graph_and_changes_no_gradient_bit():
+    # healthy training: the floor is read without a graph; the gradient equals the one of the full graph
+    from semgan.losses import LOCAL, PRIOR_MARGIN, _class_prior
+    logits = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    shares, presence = torch.tensor([0.3, 0.3, 0.3]), torch.tensor([0.3, 0.3, 0.3])
+    prior = class_prior(logits, shares, presence)
+    assert prior.item() == 0.0 and prior.grad_fn is None
+    def other() -> torch.Tensor:  # stands in for G's adversarial loss
+        return (logits.sin() * 1e-3).sum()
+
+    (fast,) = torch.autograd.grad(other() + 0.01 * prior, logits)
+    (full,) = torch.autograd.grad(other() + 0.01 * _class_prior(logits, shares, presence, LOCAL, PRIOR_MARGIN),
+                                  logits)
+    assert torch.equal(fast, full)
+
+
 def test_class_prior_keeps_a_gradient_for_a_class_that_underflowed():
     logits = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     logits[:, 2] = -1e4  # exp underflows: softmax probabilities are exactly 0
