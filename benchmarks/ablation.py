@@ -37,27 +37,27 @@ from semgan.train import train  # noqa: E402
 SWITCHES: dict[str, dict[str, object]] = {
     "base": {},
     "ema": {"train.ema_half_life": 5000.0},  # ~160 steps of batch 32; StyleGAN2's 10k images at 25k+ steps
-    "aug": {"train.augment": "translation,cutout", "train.augment_p": 0.2},  # DiffAugment, fixed p
-    "ada": {"train.augment": "flip,translation,cutout", "train.ada_target": 0.6, "train.ada_images": 50_000},
-    "r1": {"train.r1_gamma": 1.0, "train.r1_every": 4},
-    "floor": {"train.d_noise_floor": 0.1},  # never lets D separate one-hot from softmax by values alone
+    "aug": {"model.augment": "translation,cutout", "model.augment_p": 0.2},  # DiffAugment, fixed p
+    "ada": {"model.augment": "flip,translation,cutout", "model.ada_target": 0.6, "model.ada_images": 50_000},
+    "r1": {"model.r1_gamma": 1.0, "model.r1_every": 4},
+    "floor": {"model.d_noise_floor": 0.1},  # never lets D separate one-hot from softmax by values alone
     "st": {"model.fake_input": "st-argmax"},
     "sharpen": {"model.fake_input": "sharpen", "model.fake_temperature": 0.5},
     "gumbel": {"model.fake_input": "st-gumbel"},  # a one-hot sample: speckle unless G saturates its softmax
-    "blur": {"train.d_blur": 1.0},  # both inputs smoothed alike: soft one-hot edges, isolated pixels faint
-    "hinge": {"train.g_loss": "hinge", "train.d_loss": "hinge"},
-    "ns": {"train.g_loss": "ns"},
-    "fmns": {"train.g_ns_weight": 0.003},  # fm plus a per-map term that grows as D learns
+    "blur": {"model.d_blur": 1.0},  # both inputs smoothed alike: soft one-hot edges, isolated pixels faint
+    "hinge": {"model.g_loss": "hinge", "model.d_loss": "hinge"},
+    "ns": {"model.g_loss": "ns"},
+    "fmns": {"model.g_ns_weight": 0.003},  # fm plus a per-map term that grows as D learns
     "deep": {"model.init_res": 2},  # one more block in G and D at equal width (cheap: at 2x2 and 4x4)
     "dwide": {"model.d_channels": 32, "model.d_max_channels": 256},  # D twice as wide
     "mbstd": {"model.d_mbstd": 4},
     "spectral": {"model.d_norm": "spectral"},
-    "nonoise": {"train.d_noise": 0.0},
-    "prior": {"train.class_prior": 1.0},  # SemGAN only: a floor under every class's share and presence rate
-    "prior0.1": {"train.class_prior": 0.1},
-    "prior0.01": {"train.class_prior": 0.01},
+    "nonoise": {"model.d_noise": 0.0},
+    "prior": {"model.class_prior": 1.0},  # SemGAN only: a floor under every class's share and presence rate
+    "prior0.1": {"model.class_prior": 0.1},
+    "prior0.01": {"model.class_prior": 0.01},
     "guard": {"train.guard_rollbacks": 3},  # roll back to the last healthy checkpoint when a class is lost
-    "noprior": {"train.class_prior": 0.0},  # the CPU presets without their class prior ...
+    "noprior": {"model.class_prior": 0.0},  # the CPU presets without their class prior ...
     "noguard": {"train.guard_rollbacks": 0},  # ... or their collapse guard (both: the presets before issue 23)
 }
 

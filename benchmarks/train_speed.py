@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from semgan.compare import cpu_name
-from semgan.config import RunConfig, apply_overrides, get_preset
+from semgan.config import RunConfig, SemGANModelConfig, apply_overrides, get_preset
 from semgan.data import dataset_from_config
 from semgan.devices import resolve_device
 from semgan.distributed import DistEnv, setup
@@ -49,7 +49,7 @@ SWITCHES: dict[str, dict[str, object]] = {
     "cl": {"train.channels_last": True},
     "hash": {"model.d_dropout_rng": "hash"},
     "compile": {"train.compile": True},
-    "noprior": {"train.class_prior": 0.0},  # the CPU presets without their class prior (its cost; SemGAN only)
+    "noprior": {"model.class_prior": 0.0},  # the CPU presets without their class prior (its cost; SemGAN only)
 }
 DEFAULT_VARIANTS = "fp32,cl,hash,cl+hash,compile+cl+hash,bf16,bf16+cl+hash"
 
@@ -104,7 +104,7 @@ def engine_step(cfg: RunConfig, root: str | None, device: torch.device
 
 def plain_step(cfg: RunConfig, root: str | None, device: torch.device) -> Callable[[int], None]:
     """The textbook loop: same G, D, losses, instance noise and Adam settings; no sampler or RNG bookkeeping."""
-    model = cfg.semgan_model("the plain loop's preset")
+    model = cfg.model_as(SemGANModelConfig, "the plain loop's preset")
     mode, t = model.mode, cfg.train
     ds = dataset_from_config(cfg.data, root=root)
     G, D = build_models(model, ds.num_classes, ds.resolution[0])
@@ -120,9 +120,9 @@ def plain_step(cfg: RunConfig, root: str | None, device: torch.device) -> Callab
         real = F.one_hot(lab, ds.num_classes).permute(0, 3, 1, 2).float() if mode == "semgan" else \
             palette[lab].permute(0, 3, 1, 2)
         fake = G(torch.randn(t.batch, model.ld, device=device))
-        if t.d_noise > 0:
-            real = real + t.d_noise * torch.randn_like(real)
-            fake = fake + t.d_noise * torch.randn_like(fake)
+        if model.d_noise > 0:
+            real = real + model.d_noise * torch.randn_like(real)
+            fake = fake + model.d_noise * torch.randn_like(fake)
         loss_D = d_bce(D(real), D(fake.detach()))
         opt_D.zero_grad()
         loss_D.backward()
@@ -130,7 +130,7 @@ def plain_step(cfg: RunConfig, root: str | None, device: torch.device) -> Callab
         with torch.no_grad():
             _, rf = D(real, return_features=True)
         _, ff = D(fake, return_features=True)
-        loss_G = feature_matching_all(rf, ff) if t.g_loss == "fm_all" else feature_matching(rf, ff)
+        loss_G = feature_matching_all(rf, ff) if model.g_loss == "fm_all" else feature_matching(rf, ff)
         opt_G.zero_grad()
         loss_G.backward()
         opt_G.step()

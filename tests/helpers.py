@@ -12,17 +12,21 @@ from semgan.config import RunConfig, apply_overrides
 from semgan.train import train
 
 
-def assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
-    """Two checkpoints of the semgan family hold bit-identical weights, Adam states, torch RNG and step."""
-    for net in ("G", "D"):
-        for k in a[net]:
-            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs"
-    for opt in ("opt_G", "opt_D"):
-        for pid, st in a[opt]["state"].items():
-            for k, v in st.items():
-                assert torch.equal(v, b[opt]["state"][pid][k]), f"{opt} state {pid}.{k} differs"
-    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
-    assert a["step"] == b["step"]
+def assert_same_state(a: Any, b: Any, where: str = "checkpoint") -> None:
+    """Two checkpoints (of any family) are the same, bit for bit: every network, optimizer state, RNG state and
+    plain value, under the same keys; ``where`` names the first difference."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), f"{where}: keys differ ({sorted(set(a) ^ set(b), key=str)})"
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        assert len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    elif torch.is_tensor(a):
+        assert torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b), f"{where} differs"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def straight_and_resumed(cfg: RunConfig, tmp_path: Path,

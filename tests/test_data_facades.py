@@ -258,5 +258,5 @@ def test_facades_cpu_preset_trains_on_the_real_set(cmp_base, tmp_path):
     assert code in (0, None)
     assert (out / "checkpoints" / "latest.pt").is_file() and (out / "grid.png").is_file()
     saved = json.loads((out / "config.json").read_text())
-    assert saved["config"]["train"]["d_noise"] == 1.0 and saved["config"]["data"]["size"] == 128
+    assert saved["config"]["model"]["d_noise"] == 1.0 and saved["config"]["data"]["size"] == 128
     assert saved["dataset"]["count"] == 378 and saved["dataset"]["class_names"][1] == "facade"

@@ -49,7 +49,7 @@ def torchrun(args: list[str], *, nproc: int = 2, timeout: float = 180) -> subpro
 # indices and latents, the same hash-dropout masks (torch's dropout and instance noise draw a stream per rank
 # by design), the global batch's feature-matching means, minibatch stddev and batch norm, averaged gradients.
 EQUIVALENCE = {"train.batch": 32, "model.d_dropout_rng": "hash", "model.d_mbstd": 4, "model.d_norm": "spectral",
-               "train.g_loss": "fm_all"}
+               "model.g_loss": "fm_all"}
 STEP_SCRIPT = """
 import sys, torch
 from semgan import distributed

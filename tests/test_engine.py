@@ -57,7 +57,7 @@ def test_bad_engine_settings_are_one_line_errors(tiny_cfg, monkeypatch):
 
 
 def test_non_finite_config_values_are_refused(tiny_cfg):
-    for bad in ("train.lr=nan", "train.d_noise=inf", "model.d_dropout=-inf"):
+    for bad in ("train.lr=nan", "model.d_noise=inf", "model.d_dropout=-inf"):
         with pytest.raises(SemGANError, match=bad.split("=")[0]):
             apply_overrides(tiny_cfg, [bad])
 
@@ -80,7 +80,7 @@ def test_bf16_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, tiny_cfg, mode):
 
 
 def test_autocast_keeps_losses_and_statistics_in_fp32(tiny_cfg):
-    cfg = apply_overrides(tiny_cfg, {"train.precision": "bf16", "train.g_loss": "fm_all", "model.d_mbstd": 4})
+    cfg = apply_overrides(tiny_cfg, {"train.precision": "bf16", "model.g_loss": "fm_all", "model.d_mbstd": 4})
     engine = Engine(cfg.train, CPU)
     task = SemGANTask(cfg, load_dataset("shapes"), engine)
     with warnings.catch_warnings():

@@ -17,8 +17,7 @@ from semgan.cli import main
 from semgan.config import RunConfig, apply_overrides, get_preset
 from semgan.dream import dream, interpolate, read_label_folder, walk
 from semgan.errors import SemGANError
-from semgan.models.pix2pix import UnetGenerator
-from semgan.tasks.pix2pix import unet_depth
+from semgan.models.pix2pix import UnetGenerator, unet_depth
 from semgan.train import train
 from semgan.translate import load_translator, translate
 
@@ -64,18 +63,24 @@ def test_smoke_training_through_the_shared_loop(tmp_path, pix_cfg):
     assert grid.shape[1] == 3 * SIZE + 4 * 2  # map | translation | photo, padded
 
 
-def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, pix_cfg):
-    a, b, _ = straight_and_resumed(pix_cfg, tmp_path)  # dropout, jitter, data order and Adam all continue
+@pytest.mark.parametrize("ema", [0.0, 50.0])
+def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, pix_cfg, ema):
+    cfg = apply_overrides(pix_cfg, {"train.ema_half_life": ema})
+    a, b, run = straight_and_resumed(cfg, tmp_path)  # dropout, jitter, data order, Adam and the EMA all continue
     assert_same_state(a, b)
-    assert torch.equal(a["rng"]["jitter"], b["rng"]["jitter"])
+    assert ("G_ema" in a) == (ema > 0)
+    if ema:  # the average is what translates: the translator loads it
+        assert not torch.equal(a["G_ema"]["model.model.0.weight"], a["G"]["model.model.0.weight"])
+        assert torch.equal(load_translator(run).G.state_dict()["model.model.0.weight"],
+                           b["G_ema"]["model.model.0.weight"])
 
 
 def test_onehot_input_and_gan_only_keys_refused(tmp_path, pix_cfg):
     run = train(apply_overrides(pix_cfg, {"model.input": "onehot", "train.steps": 2, "eval.metrics": ""}),
                 tmp_path / "run", progress=False)
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["G"]["model.model.0.weight"].shape[1] == 3  # K = 3
-    with pytest.raises(SemGANError, match="train.r1_gamma=1.0 has no effect on pix2pix"):
-        apply_overrides(pix_cfg, {"train.r1_gamma": 1.0})
+    with pytest.raises(SemGANError, match=r"model.r1_gamma is a key of the semgan family, not of pix2pix"):
+        apply_overrides(pix_cfg, {"model.r1_gamma": 1.0})
     with pytest.raises(SemGANError, match="power of two"):
         unet_depth(48)
 

@@ -133,7 +133,7 @@ def test_class_prior_with_a_class_the_data_never_has_is_finite_and_said(capsys, 
     labels = ds.labels[:64].clone()
     labels[labels == 3] = 0  # no squares at all
     ds = dataclasses.replace(ds, labels=labels)
-    cfg = apply_overrides(tiny_cfg, {"train.class_prior": 1.0})
+    cfg = apply_overrides(tiny_cfg, {"model.class_prior": 1.0})
     task = SemGANTask(cfg, ds, Engine(cfg.train, torch.device("cpu")))
     assert "class 'square' never occurs in the 64 training maps" in capsys.readouterr().err
     for step in range(3):
@@ -142,7 +142,7 @@ def test_class_prior_with_a_class_the_data_never_has_is_finite_and_said(capsys, 
 
 
 def test_class_prior_is_said_to_do_nothing_for_the_baseline(capsys, tiny_cfg):
-    cfg = apply_overrides(tiny_cfg, {"train.class_prior": 1.0, "model.mode": "gan"})
+    cfg = apply_overrides(tiny_cfg, {"model.class_prior": 1.0, "model.mode": "gan"})
     task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, torch.device("cpu")))
     assert "no effect on the RGB baseline" in capsys.readouterr().err
     assert "loss_prior" not in task.train_step(0)
@@ -152,7 +152,7 @@ def test_class_prior_is_said_to_do_nothing_for_the_baseline(capsys, tiny_cfg):
 def test_class_prior_trains_and_resumes_bit_for_bit(tmp_path, tiny_cfg, fake_input):
     from helpers import straight_and_resumed
 
-    cfg = apply_overrides(tiny_cfg, {"train.class_prior": 1.0, "model.fake_input": fake_input,
+    cfg = apply_overrides(tiny_cfg, {"model.class_prior": 1.0, "model.fake_input": fake_input,
                                      "train.ckpt_every": 1000})
     a, b, resumed = straight_and_resumed(cfg, tmp_path)
     assert_same_state(a, b)

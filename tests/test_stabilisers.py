@@ -98,15 +98,15 @@ def test_hinge_losses():
 
 
 def test_feature_matching_plus_a_weighted_nonsaturating_term(tiny_cfg):
-    cfg = apply_overrides(tiny_cfg, {"train.g_loss": "fm_all", "train.g_ns_weight": 0.25})
+    cfg = apply_overrides(tiny_cfg, {"model.g_loss": "fm_all", "model.g_ns_weight": 0.25})
     task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, torch.device("cpu")))
     gen = torch.Generator().manual_seed(0)
     real_feats, fake_feats = [torch.randn(4, 3, 2, 2, generator=gen)], [torch.randn(4, 3, 2, 2, generator=gen)]
     logits = torch.tensor([-1.0, 0.0, 2.0, 0.5])
     expected = feature_matching_all(real_feats, fake_feats) + 0.25 * g_nonsaturating(logits)
     torch.testing.assert_close(task.g_loss(real_feats, fake_feats, logits), expected)
-    with pytest.raises(SemGANError, match=r"train.g_ns_weight=0.25 .* train.g_loss='hinge'"):
-        apply_overrides(tiny_cfg, {"train.g_loss": "hinge", "train.g_ns_weight": 0.25})
+    with pytest.raises(SemGANError, match=r"model.g_ns_weight=0.25 .* model.g_loss='hinge'"):
+        apply_overrides(tiny_cfg, {"model.g_loss": "hinge", "model.g_ns_weight": 0.25})
 
 
 def test_adaptive_p_moves_towards_the_target():
@@ -123,18 +123,18 @@ def test_adaptive_p_moves_towards_the_target():
 
 
 SWITCHES = {
-    "augment": {"train.augment": "flip,translation,cutout", "train.augment_p": 0.5},
-    "ada": {"train.augment": "flip,translation,cutout", "train.ada_target": 0.6, "train.ada_images": 400},
-    "r1-lazy": {"train.r1_gamma": 1.0, "train.r1_every": 4},
-    "hinge": {"train.d_loss": "hinge", "train.g_loss": "hinge"},
+    "augment": {"model.augment": "flip,translation,cutout", "model.augment_p": 0.5},
+    "ada": {"model.augment": "flip,translation,cutout", "model.ada_target": 0.6, "model.ada_images": 400},
+    "r1-lazy": {"model.r1_gamma": 1.0, "model.r1_every": 4},
+    "hinge": {"model.d_loss": "hinge", "model.g_loss": "hinge"},
     "st-argmax": {"model.fake_input": "st-argmax"},
     "sharpen": {"model.fake_input": "sharpen", "model.fake_temperature": 0.5},
-    "noise-floor": {"train.d_noise_floor": 0.1},
-    "blur": {"train.d_blur": 1.0},
+    "noise-floor": {"model.d_noise_floor": 0.1},
+    "blur": {"model.d_blur": 1.0},
     "st-gumbel": {"model.fake_input": "st-gumbel"},
     "ema": {"train.ema_half_life": 100},
-    "fm+ns": {"train.g_loss": "fm_all", "train.g_ns_weight": 0.003},
-    "class-prior": {"train.class_prior": 1.0},
+    "fm+ns": {"model.g_loss": "fm_all", "model.g_ns_weight": 0.003},
+    "class-prior": {"model.class_prior": 1.0},
 }
 
 

@@ -55,20 +55,20 @@ def test_resume_10_plus_10_equals_20_bit_for_bit(tmp_path, tiny_cfg, mode):
 
 def test_stabilisers_resume_bit_for_bit(tmp_path, tiny_cfg):
     # the options the CPU facades preset relies on keep training exactly resumable (the noise RNG is saved)
-    cfg = apply_overrides(tiny_cfg, {"train.d_noise": 1.0, "train.d_noise_steps": 20, "data.hflip": True,
-                                     "train.g_loss": "ns", "model.d_mbstd": 4, "model.d_norm": "spectral",
+    cfg = apply_overrides(tiny_cfg, {"model.d_noise": 1.0, "model.d_noise_steps": 20, "data.hflip": True,
+                                     "model.g_loss": "ns", "model.d_mbstd": 4, "model.d_norm": "spectral",
                                      "train.ckpt_every": 1000})
     straight = train(cfg, tmp_path / "straight", progress=False)
     half = train(apply_overrides(cfg, {"train.steps": 10}), tmp_path / "split", progress=False)
     # annealed over train.steps, the schedule would change with it: such a resume is refused, with the fix
-    over_steps = apply_overrides(cfg, {"train.d_noise_steps": 0})
+    over_steps = apply_overrides(cfg, {"model.d_noise_steps": 0})
     short = train(apply_overrides(over_steps, {"train.steps": 10}), tmp_path / "short", progress=False)
-    with pytest.raises(SemGANError, match="train.steps .*set train.d_noise_steps"):
+    with pytest.raises(SemGANError, match="train.steps .*set model.d_noise_steps"):
         train(over_steps, short, resume=True, progress=False)
     resumed = train(cfg, half, resume=True, progress=False)
     assert_same_state(load_checkpoint(straight / "checkpoints" / "latest.pt"),
                        load_checkpoint(resumed / "checkpoints" / "latest.pt"))
-    plain = load_checkpoint(train(apply_overrides(cfg, {"train.d_noise": 0.0}), tmp_path / "plain",
+    plain = load_checkpoint(train(apply_overrides(cfg, {"model.d_noise": 0.0}), tmp_path / "plain",
                                   progress=False) / "checkpoints" / "latest.pt")
     noisy = load_checkpoint(straight / "checkpoints" / "latest.pt")
     assert not torch.equal(plain["D"]["fc.bias"], noisy["D"]["fc.bias"]), "the noise reaches D"

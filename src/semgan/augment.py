@@ -13,7 +13,7 @@ RGB image alike: augmenting a one-hot map gives the one-hot map of the augmented
 - ``cutout``: blank a square of half the size (DiffAugment), all channels 0: an "unknown" region, the same
   for reals and fakes.
 
-:func:`blur` is not one of them: a fixed smoothing of both D inputs (``train.d_blur``), never random.
+:func:`blur` is not one of them: a fixed smoothing of both D inputs (``model.d_blur``), never random.
 
 Each transform applies to each sample with probability ``p``; with ADA, ``p`` adapts during training so that
 D's sign on reals stays near a target (:class:`AdaptiveP`).

@@ -29,7 +29,7 @@ import torch
 
 from semgan import __version__
 from semgan.comparison import COMPARE_FILE, FORMAT, MODES, read_compare, write_compare
-from semgan.config import Mode, RunConfig, diff, from_dict, to_dict
+from semgan.config import Mode, RunConfig, SemGANModelConfig, diff, from_dict, to_dict
 from semgan.data import LabelDataset, dataset_from_config
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
@@ -90,14 +90,15 @@ def resolve_config(cfg: RunConfig, saved: RunConfig | None = None) -> RunConfig:
     every = every or max(1, cfg.train.steps // DEFAULT_EVALUATIONS)
     return replace(
         cfg,
-        model=replace(cfg.semgan_model("semgan compare"), mode=MODES[0]),
+        model=replace(cfg.model_as(SemGANModelConfig, "semgan compare"), mode=MODES[0]),
         eval=replace(ev, metrics=tuple(metrics), every=every),
     )
 
 
 def run_config(base: RunConfig, spec: RunSpec) -> RunConfig:
     """The configuration of one run: ``base`` with its mode and seed."""
-    return replace(base, model=replace(base.semgan_model(), mode=spec.mode), train=replace(base.train, seed=spec.seed))
+    return replace(base, model=replace(base.model_as(SemGANModelConfig), mode=spec.mode),
+                   train=replace(base.train, seed=spec.seed))
 
 
 def check_compatible(saved: RunConfig, new: RunConfig, out: Path) -> None:

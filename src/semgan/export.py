@@ -22,7 +22,7 @@ import torch
 
 from semgan import __version__
 from semgan.checkpoint import load_checkpoint
-from semgan.config import RunConfig, from_dict, to_dict
+from semgan.config import RunConfig, SemGANModelConfig, from_dict, to_dict
 from semgan.errors import SemGANError
 from semgan.io import atomic_write, write_json, write_text
 from semgan.metrics import METRICS, headline
@@ -103,14 +103,14 @@ def export_model(run: str | Path, out: str | Path, *, which: str = RunDir.LATEST
 def model_card(doc: dict[str, Any]) -> str:
     """The README.md of an exported model."""
     cfg, data = from_dict(doc["config"]), doc["data"]
-    kind = "SemGAN (per-pixel softmax over the classes)" if cfg.semgan_model().mode == "semgan" else \
+    kind = "SemGAN (per-pixel softmax over the classes)" if cfg.model_as(SemGANModelConfig).mode == "semgan" else \
         "the RGB baseline (tanh head; maps are its output snapped to the palette)"
     rows = "\n".join(f"| {i} | {name} | `{tuple(rgb)}` |"
                      for i, (name, rgb) in enumerate(zip(data["class_names"], data["palette"], strict=True)))
     metrics = "\n".join(f"| {name} (`{m['key']}`) | {m['value']:.4g} | {_better(name)} | {m['step']} | "
                         f"{m.get('n') or '—'} |" for name, m in doc["metrics"].items()) or "| — | — | — | — | — |"
     res, name = data["resolution"], data.get("name", "?")
-    train = {k: doc["config"]["train"][k] for k in ("steps", "batch", "lr", "g_loss", "seed")}
+    train = {k: doc["config"]["train"][k] for k in ("steps", "batch", "lr", "seed")}
     return f"""# semgan model: {name}, {res}×{res}, {len(data['class_names'])} classes
 
 An unconditional generator of semantic label maps: {kind}, trained with semgan {doc['semgan_version']}
@@ -184,7 +184,7 @@ def read_export(path: str | Path) -> tuple[RunConfig, dict[str, Any], int, dict[
     except (KeyError, TypeError, ValueError) as exc:
         raise SemGANError(f"{path / CONFIG}: incomplete model description ({exc})") from exc
     with torch.device("meta"):
-        G = Generator(cfg.semgan_model(str(path)), num_classes, resolution)
+        G = Generator(cfg.model_as(SemGANModelConfig, str(path)), num_classes, resolution)
         expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
     try:
         with safe_open(str(path / WEIGHTS), framework="pt") as f:

@@ -44,7 +44,7 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """Goodfellow et al.'s non-saturating generator loss, -log D(G(z)): the plain DCGAN alternative to
-    feature matching (``train.g_loss=ns``)."""
+    feature matching (``model.g_loss=ns``)."""
     return F.softplus(-fake_logits.float()).mean()
 
 

@@ -300,3 +300,18 @@ class RunDir:
         """The steps that have a sample grid, in order."""
         stems = (p.stem.removeprefix("step-") for p in self.samples.glob("step-*.png"))
         return sorted(int(s) for s in stems if s.isdigit())
+
+
+def find_checkpoint(run: str | Path, which: str = "latest") -> Path:
+    """``run`` is a run folder (its checkpoint ``which``, e.g. ``latest`` or ``best-swd``) or a checkpoint file."""
+    path = Path(run)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise SemGANError(f"run folder not found: {path}")
+    folder = RunDir(path)
+    if not folder.has_checkpoint(which):
+        found = folder.checkpoint_names()
+        hint = f"available: {', '.join(found)}" if found else "is this a semgan run folder?"
+        raise SemGANError(f"no checkpoint {folder.checkpoint_path(which)}; {hint}")
+    return folder.checkpoint_path(which)

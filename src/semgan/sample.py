@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from semgan.checkpoint import build_with_weights, load_checkpoint
-from semgan.config import RunConfig, from_dict
+from semgan.config import RunConfig, SemGANModelConfig, from_dict
 from semgan.errors import SemGANError
 from semgan.labels import (
     argmax,
@@ -22,7 +22,7 @@ from semgan.labels import (
     write_rgb_png,
 )
 from semgan.models import Generator
-from semgan.run_dir import RunDir
+from semgan.run_dir import RunDir, find_checkpoint
 
 GRID_SEED_OFFSET = 1_000_003  # the fixed sample-grid latents come from their own seed
 
@@ -100,7 +100,8 @@ def sample(
 
 def grid_latents(cfg: RunConfig, n: int = 16) -> torch.Tensor:
     """The fixed latents (n, ld) of a run's sample grids: the same at every step, from their own seed."""
-    return latents(n, cfg.semgan_model().ld, generator=torch.Generator().manual_seed(cfg.train.seed + GRID_SEED_OFFSET))
+    seed = cfg.train.seed + GRID_SEED_OFFSET
+    return latents(n, cfg.model_as(SemGANModelConfig).ld, generator=torch.Generator().manual_seed(seed))
 
 
 def grid_image(G: Generator, z: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
@@ -117,21 +118,6 @@ class LoadedRun:
     step: int
     class_names: tuple[str, ...]
     palette: torch.Tensor
-
-
-def find_checkpoint(run: str | Path, which: str = "latest") -> Path:
-    """``run`` is a run folder (its checkpoint ``which``, e.g. ``latest`` or ``best-swd``) or a checkpoint file."""
-    path = Path(run)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise SemGANError(f"run folder not found: {path}")
-    folder = RunDir(path)
-    if not folder.has_checkpoint(which):
-        found = folder.checkpoint_names()
-        hint = f"available: {', '.join(found)}" if found else "is this a semgan run folder?"
-        raise SemGANError(f"no checkpoint {folder.checkpoint_path(which)}; {hint}")
-    return folder.checkpoint_path(which)
 
 
 def load_run(run: str | Path, *, which: str = "latest", device: str | torch.device = "cpu") -> LoadedRun:
@@ -160,7 +146,7 @@ def load_run(run: str | Path, *, which: str = "latest", device: str | torch.devi
     num_classes, resolution = len(data["class_names"]), int(data["resolution"])
     hint = (f" Use an earlier checkpoint (--checkpoint; available: "
             f"{', '.join(RunDir(source.parent.parent).checkpoint_names())})" if source.suffix == ".pt" else "")
-    model_cfg = cfg.semgan_model(str(source))
+    model_cfg = cfg.model_as(SemGANModelConfig, str(source))
     G = build_with_weights(lambda: Generator(model_cfg, num_classes, resolution), weights, source, "generator", hint)
     G.to(device).eval()
     return LoadedRun(G=G, cfg=cfg, step=step, class_names=tuple(data["class_names"]),

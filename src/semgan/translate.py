@@ -24,7 +24,8 @@ from semgan.checkpoint import build_with_weights, load_checkpoint
 from semgan.config import Pix2PixModelConfig, RunConfig, from_dict
 from semgan.errors import SemGANError
 from semgan.labels import colorize, one_hot, rgb_to_uint8, uint8_to_rgb
-from semgan.models.pix2pix import UnetGenerator
+from semgan.models.pix2pix import UnetGenerator, build_networks
+from semgan.run_dir import find_checkpoint
 
 
 def encode_labels(labels: torch.Tensor, encoding: str, palette: torch.Tensor) -> torch.Tensor:
@@ -121,8 +122,6 @@ class Translator:
 
 def load_translator(run: str | Path, *, which: str = "latest", device: str | torch.device = "cpu") -> Translator:
     """The pix2pix generator of a run folder or checkpoint file, checked before it is built."""
-    from semgan.sample import find_checkpoint
-
     source = find_checkpoint(run, which)
     ckpt: dict[str, Any] = load_checkpoint(source, map_location="cpu")
     family = ckpt.get("family", "semgan")
@@ -131,9 +130,8 @@ def load_translator(run: str | Path, *, which: str = "latest", device: str | tor
                           "(semgan pix2pix train)")
     cfg = from_dict(ckpt["config"])
     data = ckpt["data"]
-    from semgan.tasks.pix2pix import build_networks, pix2pix_model
-
-    m, K, size = pix2pix_model(cfg), len(data["class_names"]), int(data["resolution"])
-    G = build_with_weights(lambda: build_networks(m, K, size)[0], ckpt["G"], source, "translator")
+    m, K, size = cfg.model_as(Pix2PixModelConfig, str(source)), len(data["class_names"]), int(data["resolution"])
+    weights = ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]  # the moving average, when trained with one
+    G = build_with_weights(lambda: build_networks(m, K, size)[0], weights, source, "translator")
     return Translator(G=G.to(device), cfg=cfg, step=int(ckpt["step"]), class_names=tuple(data["class_names"]),
                       palette=torch.as_tensor(data["palette"], dtype=torch.uint8).to(device), source=source)

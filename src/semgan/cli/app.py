@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_compare(sub)
     compare.add_report(sub)
     train.add_presets(sub)
-    completion.add_completion(sub)
+    completion.add_completion(sub, parser)
     return parser
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -250,16 +251,13 @@ fi
 """
 
 
-def _cmd_completion(args: argparse.Namespace) -> int:
-    from semgan.cli.app import build_parser
-
-    parser = build_parser()
+def _cmd_completion(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     print(bash_script(parser) if args.shell == "bash" else zsh_script(parser), end="")
     return 0
 
 
-def add_completion(subparsers: SubParsers) -> None:
-    """Add the ``completion`` command."""
+def add_completion(subparsers: SubParsers, parser: argparse.ArgumentParser) -> None:
+    """Add the ``completion`` command, which completes the commands of ``parser`` (the root parser)."""
     p = subparsers.add_parser(
         "completion", help="print a shell completion script (bash or zsh)",
         description="Print a completion script for the semgan command: subcommands, options, choices and preset "
@@ -270,4 +268,4 @@ def add_completion(subparsers: SubParsers) -> None:
         "~/.local/share/bash-completion/completions/semgan",
     )
     p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
-    p.set_defaults(func=_cmd_completion)
+    p.set_defaults(func=functools.partial(_cmd_completion, parser))

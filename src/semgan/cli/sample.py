@@ -13,6 +13,7 @@ from semgan.errors import SemGANError
 def _cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
+    from semgan.config import SemGANModelConfig
     from semgan.sample import load_run, sample, write_samples
 
     args.run = _source(args)
@@ -22,8 +23,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     samples = sample(run.G, args.n, run.palette, generator=torch.Generator().manual_seed(args.seed),
                      progress=not args.no_progress)
     out = write_samples(samples, args.out)
-    print(f"{args.n} samples of {run.cfg.semgan_model().mode} (step {run.step}) -> {out}/labels, {out}/color, "
-          f"{out}/grid.png")
+    print(f"{args.n} samples of {run.cfg.model_as(SemGANModelConfig).mode} (step {run.step}) -> {out}/labels, "
+          f"{out}/color, {out}/grid.png")
     return 0
 
 

@@ -11,7 +11,16 @@ Every run writes its resolved config to ``config.json``, and ``--resume`` compar
 
 from __future__ import annotations
 
-from semgan.config.overrides import apply_cli, apply_overrides, diff, flatten, from_dict, to_dict, valid_keys
+from semgan.config.overrides import (
+    MOVED_KEYS,
+    apply_cli,
+    apply_overrides,
+    diff,
+    flatten,
+    from_dict,
+    to_dict,
+    valid_keys,
+)
 from semgan.config.presets import PRESET_HELP, PRESETS, add_preset, get_preset
 from semgan.config.schema import (
     G_LOSSES,
@@ -22,15 +31,17 @@ from semgan.config.schema import (
     EvalConfig,
     Mode,
     ModelConfig,
+    ModelSection,
     Pix2PixModelConfig,
     RunConfig,
     SemGANModelConfig,
     TrainConfig,
+    model_section,
 )
 
 __all__ = [
-    "G_LOSSES", "MODEL_FAMILIES", "MODES", "Mode", "PRECISIONS", "PRESETS", "PRESET_HELP", "DataConfig", "EvalConfig",
-    "ModelConfig", "Pix2PixModelConfig", "RunConfig", "SemGANModelConfig", "TrainConfig",
-    "add_preset", "apply_cli", "apply_overrides",
+    "G_LOSSES", "MOVED_KEYS", "MODEL_FAMILIES", "MODES", "Mode", "PRECISIONS", "PRESETS", "PRESET_HELP",
+    "DataConfig", "EvalConfig", "ModelConfig", "ModelSection", "Pix2PixModelConfig", "RunConfig",
+    "SemGANModelConfig", "TrainConfig", "add_preset", "model_section", "apply_cli", "apply_overrides",
     "diff", "flatten", "from_dict", "get_preset", "to_dict", "valid_keys",
 ]  # fmt: skip

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import typing
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, Literal
 
-from semgan.config.schema import MODEL_FAMILIES, RunConfig, Section, expected_choices
+from semgan.config.schema import MODEL_FAMILIES, RunConfig, Section, SemGANModelConfig, expected_choices
 from semgan.errors import SemGANError
 
 
@@ -28,12 +29,43 @@ def section_type(name: str, family: str = "semgan") -> type[Section]:
     if name == "model":
         if family not in MODEL_FAMILIES:
             raise SemGANError(f"model.family={family!r}; expected {expected_choices(tuple(MODEL_FAMILIES))}")
-        return MODEL_FAMILIES[family]
+        return MODEL_FAMILIES.get(family)
     return typing.cast(type[Section], typing.get_type_hints(RunConfig)[name])
 
 
+#: The GAN recipe's keys, once in ``train`` and now in the ``semgan`` family's model section (old name -> new).
+#: A saved config in the old layout still loads, and ``--set`` takes the old spelling with a note.
+MOVED_KEYS = {f"train.{k}": f"model.{k}" for k in (
+    "g_loss", "d_loss", "fm_layer", "g_ns_weight", "class_prior", "d_noise", "d_noise_steps", "d_noise_floor",
+    "d_blur", "r1_gamma", "r1_every", "augment", "augment_p", "ada_target", "ada_images")}
+
+
+def _migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """A config dict in the layout before :data:`MOVED_KEYS` moved, in today's. Another family's section never
+    had those keys set (they were refused for it), so its old defaults are dropped."""
+    train, model = d.get("train"), d.get("model", {})
+    if not isinstance(train, dict) or not isinstance(model, dict) or not any(
+            old.partition(".")[2] in train for old in MOVED_KEYS):
+        return d  # nothing moved (a section that is not a mapping is from_dict's to report)
+    train, model = dict(train), dict(model)
+    semgan = str(model.get("family", "semgan")) == "semgan"
+    for old in MOVED_KEYS:
+        name = old.partition(".")[2]
+        if name not in train:
+            continue
+        value = train.pop(name)
+        if semgan:
+            model.setdefault(name, value)
+        elif _coerce(old, value, typing.get_type_hints(SemGANModelConfig)[name]) != getattr(SemGANModelConfig, name):
+            raise SemGANError(f"{old}={value!r} has no effect on {model.get('family')} (model.family="
+                              f"{model.get('family')}); remove it")
+    return {**d, "train": train, "model": model}
+
+
 def from_dict(d: dict[str, Any]) -> RunConfig:
-    """Inverse of :func:`to_dict`; unknown keys are refused, missing keys take their defaults."""
+    """Inverse of :func:`to_dict`; unknown keys are refused, missing keys take their defaults. A config in an
+    older layout (:data:`MOVED_KEYS`) is read in today's."""
+    d = _migrate(d)
     sections: dict[str, Any] = {}
     for f in fields(RunConfig):
         raw = d.get(f.name, {})
@@ -123,6 +155,7 @@ def apply_overrides(cfg: RunConfig, overrides: Sequence[str] | dict[str, Any]) -
     7
     """
     items = list(overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides))
+    items = [(_moved(key), raw) for key, raw in items]
     d = to_dict(cfg)
     for key, raw in items:
         if key == "model.family" and raw != d["model"]["family"]:
@@ -130,10 +163,30 @@ def apply_overrides(cfg: RunConfig, overrides: Sequence[str] | dict[str, Any]) -
     keys = valid_keys(from_dict({**d, "model": {"family": d["model"]["family"]}}))
     for key, raw in items:
         if key not in keys:
+            family = d["model"]["family"]
+            owners = [name for name in MODEL_FAMILIES if name != family and key.startswith("model.")
+                      and key.partition(".")[2] in {f.name for f in fields(MODEL_FAMILIES.get(name))}]  # type: ignore[arg-type]
+            if owners:
+                raise SemGANError(f"{key} is a key of the {' and '.join(owners)} family, not of {family} "
+                                  f"(model.family={family}); remove it")
             raise SemGANError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
         section, _, name = key.partition(".")
         d[section][name] = raw
     return from_dict(d)
+
+
+def _moved(key: str) -> str:
+    """Today's name of a dotted key (:data:`MOVED_KEYS`), said once on stderr when it moved."""
+    new = MOVED_KEYS.get(key)
+    if new is None:
+        return key
+    if key not in _SAID:
+        _SAID.add(key)
+        print(f"semgan: {key} is now {new}", file=sys.stderr)
+    return new
+
+
+_SAID: set[str] = set()
 
 
 def apply_cli(base: RunConfig, sets: Sequence[str], flags: dict[str, object | None]) -> RunConfig:

@@ -43,38 +43,31 @@ add_preset(
     "Colored Shapes 64x64, the paper's configuration (lr 1e-4, ks 11, ld 100, batch 32, 50k steps)",
 )
 
-# What the CPU presets add to the paper's recipe (docs/results.md, the issue-10 ablation): an EMA of G's
-# weights (samples, evaluation and "best" use it), ADA-style augmentation of both D inputs for sets of a few
-# hundred maps, and an instance-noise floor that never lets D tell a softmax from a one-hot by value alone.
-# With them SemGAN's best SWD fell on shapes (39.9 from 49.8) and its final SWD on facades (86 from 105), and
-# the baseline's too. On shapes each of the three alone, and EMA + ADA, left one seed of three collapsed; all
-# three together none of six. channels_last and the hash dropout mask are speed only (1.54x on shapes-cpu here).
-#
-# And what keeps every class on any seed, machine and thread count (issue 23, docs/results.md "Robust
-# training"): a class prior of weight 0.01 (a floor under each class's share and presence rate in a batch; at
-# 1 and 0.1 it takes over from D) and the collapse guard (back to the last evaluation that drew every class,
-# with fresh random streams, at most 3 times).
-CPU_STABILISERS: dict[str, Any] = {
-    "ema_half_life": 5000.0, "augment": ("flip", "translation", "cutout"), "ada_target": 0.6, "ada_images": 50_000,
-    "d_noise_floor": 0.1, "channels_last": True, "class_prior": 0.01, "guard_rollbacks": 3,
-}
+# What the CPU presets add to the paper's recipe, each measured in docs/results.md ("The recipe ablation",
+# "Robust training"): an EMA of G's weights, ADA-style augmentation of both D inputs (sets of a few hundred
+# maps), an instance-noise floor (D never tells a softmax from a one-hot by value alone), and the collapse guard
+# (back to the last evaluation that drew every class, with fresh random streams, at most 3 times).
+# channels_last and the hash dropout masks are speed only (docs/benchmarks.md).
+CPU_RECIPE: dict[str, Any] = {"augment": ("flip", "translation", "cutout"), "ada_target": 0.6, "ada_images": 50_000,
+                              "d_noise_floor": 0.1}
+CPU_TRAIN: dict[str, Any] = {"ema_half_life": 5000.0, "channels_last": True, "guard_rollbacks": 3}
 
 # Small enough for a 2-core CPU. Kernel 4, not 11: a conv costs ks^2, and a stride-2 transposed conv whose
 # kernel the stride divides has no checkerboard artefacts, which narrow networks on a short budget cannot
-# learn away. Feature matching on every D layer ("fm_all"): with the last layer alone the narrow G hopped
-# between one-class batches; the first layers' means pin the class mix.
+# learn away. Feature matching on every D layer ("fm_all"): the first layers' means pin the class mix. The
+# class prior keeps every class drawn on any seed and thread count (docs/results.md "Robust training").
 add_preset(
     "shapes-cpu",
     RunConfig(
         data=DataConfig(name="shapes"),
         model=SemGANModelConfig(ld=100, ks=4, g_channels=128, g_min_channels=16, d_channels=16, d_max_channels=128,
-                                d_dropout_rng="hash"),
-        train=TrainConfig(steps=3000, batch=32, lr=2e-4, g_loss="fm_all", log_every=25, sample_every=250,
-                          ckpt_every=500, **CPU_STABILISERS),
+                                d_dropout_rng="hash", g_loss="fm_all", class_prior=0.01, **CPU_RECIPE),
+        train=TrainConfig(steps=3000, batch=32, lr=2e-4, log_every=25, sample_every=250, ckpt_every=500,
+                          **CPU_TRAIN),
         eval=EvalConfig(every=500, n=1024, metrics=("swd", "ms_ssim", "semantic", "structure")),
     ),
-    "Colored Shapes 64x64 on a CPU: narrow widths, ks 4, fm_all, lr 2e-4, EMA + ADA + noise floor, 3000 steps "
-    "(~12 min on 2 cores)",
+    "Colored Shapes 64x64 on a CPU: narrow widths, ks 4, fm_all, lr 2e-4, EMA + ADA + noise floor, class prior + "
+    "collapse guard, 3000 steps (~7 min on 2 AVX-512 cores)",
 )
 
 # A seconds-long configuration for tests and smoke runs.
@@ -124,33 +117,28 @@ def _add_paper_presets() -> None:
 _add_paper_presets()
 
 
-# CPU-sized real-data presets: the shapes-cpu recipe at 128x128 plus
-# - instance noise (sigma 1 on D's inputs, annealed to the floor), without which D wins within ~100 steps on
-#   the 378 facades and G never leaves the single "average facade" it first collapses onto;
-# - straight-through fakes (D sees the argmax one-hot of a fake, like a real): with a softmax input D tells
-#   fakes by their values and SemGAN collapses on facades (SWD 85.8, one class in 1.6% of maps; with st
-#   49.9 +- 5.9 over 3 seeds and the data's diversity);
-# - lazy R1 (gamma 1 every 4 steps), because st alone collapsed 2 of 2 seeds on Colored Shapes when D found
-#   the argmax/softmax gap; with R1 no run collapsed (10 of 10: both sets, facades at 64 px, two machines) and the
-#   facades seed spread fell from 5.9 to 1.8, for a mean 3 points worse (53.2). A user's maps may be sparse
-#   like shapes or dense like facades; this is the recipe that held on both. docs/results.md has the ablation;
-#   leaving one switch out at 64 px (3 seeds): without st 56.4, EMA 50.1, ADA 48.8, R1 45.5 +- 5.3, the floor
-#   46.9 (a no-op once st is on), against 46.9 +- 2.8 with all five and 52.9 for the baseline with the same help.
+# CPU-sized real-data presets: the shapes-cpu recipe at 128x128 without the class prior, plus instance noise
+# (sigma 1, annealed to the floor: without it D wins within ~100 steps on a few hundred maps), straight-through
+# fakes (D sees a fake's argmax one-hot, like a real, so it cannot tell fakes by their values) and lazy R1 (with
+# st alone D found the argmax/softmax gap on Colored Shapes). A user's maps may be sparse like shapes or dense
+# like facades; this is the recipe that held on both (docs/results.md, "The recipe ablation" and "Robust
+# training").
 def _cpu_preset(dataset: str, classes: str, steps: int, size: int = 128) -> RunConfig:
     return RunConfig(
         data=DataConfig(name=dataset, size=size, classes=classes),
         model=SemGANModelConfig(ld=128, ks=4, g_channels=128, g_min_channels=16, d_channels=16, d_max_channels=128,
-                                d_dropout_rng="hash", fake_input="st-argmax"),
-        train=TrainConfig(steps=steps, batch=32, lr=2e-4, g_loss="fm_all", d_noise=1.0, r1_gamma=1.0, r1_every=4,
-                          log_every=25, sample_every=250, ckpt_every=500, **CPU_STABILISERS),
+                                d_dropout_rng="hash", fake_input="st-argmax", g_loss="fm_all", d_noise=1.0,
+                                r1_gamma=1.0, r1_every=4, **CPU_RECIPE),
+        train=TrainConfig(steps=steps, batch=32, lr=2e-4, log_every=25, sample_every=250, ckpt_every=500,
+                          **CPU_TRAIN),
         # 1024 maps per evaluation: the whole set of a few hundred maps, a bounded share of a larger one
         eval=EvalConfig(every=500, n=1024, metrics=("swd", "ms_ssim", "semantic", "structure")),
     )
 
 
 add_preset("facades-cpu", _cpu_preset("facades", "", 1500),
-           "CMP Facades 128x128 on a CPU: shapes-cpu recipe + instance noise, straight-through fakes and lazy R1, "
-           "ld 128, 1500 steps (~40 min, 2 cores)")
+           "CMP Facades 128x128 on a CPU: shapes-cpu recipe (without the class prior) + instance noise, "
+           "straight-through fakes and lazy R1, ld 128, 1500 steps (~40 min, 2 cores)")
 add_preset("cityscapes-cpu", _cpu_preset("cityscapes", "cityscapes22", 1500),
            "Cityscapes 128x128 (cityscapes22) on a CPU: the facades-cpu recipe, 1500 steps")
 add_preset("folder-cpu", _cpu_preset("folder", "", 1500, size=0),
@@ -175,7 +163,7 @@ def _pix2pix_preset(dataset: str, steps: int, width: int, every: int) -> RunConf
 add_preset("pix2pix-facades", _pix2pix_preset("facades", 68_000, 64, 5000),
            "pix2pix on CMP Facades 128x128 (photos beside the label PNGs), the reference recipe: unet_128, "
            "PatchGAN 70x70, batch 1, ~200 epochs; 10% held out")
-# Half width runs ~4x faster (4.3 against 1.0 steps/s on one AMD EPYC thread, 2026-11-30): more epochs in an hour.
+# Half width: ~4x the steps per second (docs/results.md, "Dreaming facades"), more epochs in an hour.
 add_preset("pix2pix-facades-cpu", _pix2pix_preset("facades", 7000, 32, 3500),
            "pix2pix on CMP Facades 128x128 on a CPU: half width (ngf = ndf = 32), 7000 steps (~20 epochs; ~30 min "
            "on one core); 10% held out")

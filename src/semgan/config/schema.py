@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from semgan.errors import SemGANError
+from semgan.registry import Registry
 
 Mode = Literal["semgan", "gan"]
 GLoss = Literal["fm", "fm_all", "fm_l1", "ns", "hinge"]
@@ -30,6 +31,7 @@ DropoutRNG = Literal["torch", "hash"]
 Pix2PixInput = Literal["color", "onehot"]
 
 MODES: tuple[Mode, ...] = typing.get_args(Mode)
+M = TypeVar("M", bound="ModelSection")
 G_LOSSES: tuple[str, ...] = typing.get_args(GLoss)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 
@@ -98,11 +100,50 @@ class DataConfig(Section):
         self.non_negative("size")
 
 
-@dataclass(frozen=True)
-class SemGANModelConfig(Section):
-    """The ``semgan`` family: SemGAN (softmax head) and its RGB baseline (tanh head), same networks otherwise."""
+class ModelSection(Section):
+    """The model section of a family: ``model.family`` names the family, every other key is the family's own
+    (its networks and its recipe). A family's section registers with :func:`model_section`."""
 
     SECTION: ClassVar[str] = "model"
+    KIND: ClassVar[str] = "a model"  # for errors: "a pix2pix model"
+    #: the metrics whose results the family reads for its health (the collapse guard needs them evaluated)
+    HEALTH_METRICS: ClassVar[tuple[str, ...]] = ()
+
+    family: str
+
+    def check_run(self, cfg: RunConfig) -> None:
+        """Checks that span sections (the run's batch, its evaluation); overridden per family."""
+
+    @property
+    def label(self) -> str:
+        """What the progress bar and logs call the model."""
+        return self.family
+
+    def steps_schedule(self) -> str | None:
+        """When a schedule of the recipe is spread over ``train.steps`` (so that a resume may not change it): what
+        it is and how to fix it in one phrase; else None."""
+        return None
+
+
+#: family name -> its model section's dataclass; ``model.family`` selects one (:func:`semgan.config.from_dict`)
+MODEL_FAMILIES: Registry[type[ModelSection]] = Registry("model family")
+S = TypeVar("S", bound=type[ModelSection])
+
+
+def model_section(cls: S) -> S:
+    """Register a family's model section under the default of its ``family`` field."""
+    MODEL_FAMILIES.add(cls.__dataclass_fields__["family"].default, cls)  # type: ignore[attr-defined]
+    return cls
+
+
+@model_section
+@dataclass(frozen=True)
+class SemGANModelConfig(ModelSection):
+    """The ``semgan`` family: SemGAN (softmax head) and its RGB baseline (tanh head), same networks otherwise;
+    and the GAN recipe both train with (losses, instance noise, blur, R1, augmentation, the class prior)."""
+
+    KIND: ClassVar[str] = "a SemGAN or RGB-baseline (GAN) model"
+    HEALTH_METRICS: ClassVar[tuple[str, ...]] = ("structure",)  # the classes the samples draw
 
     family: Literal["semgan"] = "semgan"
     mode: Mode = "semgan"  # "semgan": K-way softmax head; "gan": the RGB (tanh) baseline
@@ -122,6 +163,29 @@ class SemGANModelConfig(Section):
     d_norm: DNorm = "none"  # D weight normalisation: "none" (the paper) or "spectral" (Miyato et al. 2018)
     d_mbstd: int = 0  # ProGAN minibatch-stddev group size before D's last conv block; 0 = off (the paper)
     sync_bn: bool = False  # with several processes (torchrun): G's batch norm over the global batch
+    # The recipe.
+    g_loss: GLoss = "fm"  # "fm": Salimans et al. 2016 on layer fm_layer; "fm_all": the same on every D layer;
+    #                       "fm_l1": ashpy's per-example L1 on every D layer; "ns": non-saturating -log D(G(z));
+    #                       "hinge": -D(G(z)) (Miyato et al. 2018)
+    d_loss: DLoss = "bce"  # D's loss: "bce" (the paper) or "hinge"
+    fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
+    g_ns_weight: float = 0.0  # adds this times the non-saturating loss to a feature-matching G loss (a per-map
+    #                           term beside the batch means; docs/results.md "Per-map losses"); 0 = off
+    class_prior: float = 0.0  # SemGAN only: weight of a floor on G's loss under each class's expected share
+    #                           and presence rate in a batch (losses.class_prior): 0 while every class keeps
+    #                           half the training maps' rate, a log barrier below, so that no class fades out
+    #                           unopposed; the RGB baseline has no class probabilities and trains without it;
+    #                           0 = off
+    d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
+    d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
+    d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
+    d_blur: float = 0.0  # std in px of a fixed Gaussian blur of D's inputs, real and fake (never anneals); 0 = off
+    r1_gamma: float = 0.0  # R1 penalty on reals, gamma / 2 * E|grad D(x)|^2 (Mescheder et al. 2018); 0 = off
+    r1_every: int = 1  # lazy R1: every this many steps, scaled by it (StyleGAN2: 16)
+    augment: tuple[Augment, ...] = ()  # transforms of D's inputs, reals and fakes alike: flip, translation, cutout
+    augment_p: float = 0.0  # probability of each transform per sample (with ADA: its start)
+    ada_target: float = 0.0  # ADA: adapt the probability so that E[sign D(real)] stays at this (0.6); 0 = fixed
+    ada_images: int = 100_000  # ADA: images for the probability to go from 0 to 1 at the fastest (ADA: 500k)
 
     def check(self) -> None:
         self.positive("ld", "ks", "init_res", "g_channels", "g_min_channels", "d_channels", "d_max_channels")
@@ -130,17 +194,47 @@ class SemGANModelConfig(Section):
         self.non_negative("d_mbstd")
         if self.fake_temperature <= 0:
             raise SemGANError(f"model.fake_temperature={self.fake_temperature}; expected > 0")
+        self.non_negative("d_noise", "d_noise_steps", "d_noise_floor", "d_blur", "r1_gamma", "g_ns_weight",
+                          "class_prior")
+        self.positive("r1_every", "ada_images")
+        if self.g_ns_weight > 0 and not self.g_loss.startswith("fm"):
+            raise SemGANError(f"model.g_ns_weight={self.g_ns_weight} adds a non-saturating term to feature "
+                              f"matching, but model.g_loss={self.g_loss!r}; use fm, fm_all or fm_l1, or set "
+                              "model.g_ns_weight=0")
+        for name in ("augment_p", "ada_target"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SemGANError(f"model.{name}={getattr(self, name)}; expected a value in [0, 1]")
+        if self.ada_target > 0 and not self.augment:
+            raise SemGANError(f"model.ada_target={self.ada_target} adapts the augmentation, but model.augment is "
+                              "empty; set e.g. model.augment=flip,translation,cutout")
+
+    def check_run(self, cfg: RunConfig) -> None:
+        batch = cfg.train.batch
+        if self.d_mbstd and batch % min(self.d_mbstd, batch):
+            raise SemGANError(f"model.d_mbstd={self.d_mbstd}; expected 0 (off) or a group size dividing "
+                              f"train.batch={batch}")
+
+    @property
+    def label(self) -> str:
+        return self.mode
+
+    def steps_schedule(self) -> str | None:
+        if self.d_noise > 0 and self.d_noise_steps == 0:
+            return ("the instance noise anneals over train.steps, so set model.d_noise_steps to the saved "
+                    "train.steps to keep its schedule")
+        return None
 
 
+@model_section
 @dataclass(frozen=True)
-class Pix2PixModelConfig(Section):
+class Pix2PixModelConfig(ModelSection):
     """The ``pix2pix`` family (Isola et al. 2017): label map -> photo with a U-Net and a 70x70 PatchGAN.
 
     The U-Net has log2(H) levels (``unet_128`` at 128 px, ``unet_256`` at 256 px), so maps must be square with a
     power-of-two side of at least 32. Trained on paired data: a dataset whose maps have photos.
     """
 
-    SECTION: ClassVar[str] = "model"
+    KIND: ClassVar[str] = "a pix2pix model"
 
     family: Literal["pix2pix"] = "pix2pix"
     input: Pix2PixInput = "color"  # the label map as G and D see it: "color" (rendered, the reference) or "onehot"
@@ -161,11 +255,8 @@ class Pix2PixModelConfig(Section):
             raise SemGANError(f"model.holdout={self.holdout}; expected a share in [0, 1)")
 
 
-#: family name -> its model-section dataclass; ``model.family`` selects one.
-MODEL_FAMILIES: dict[str, type[Section]] = {"semgan": SemGANModelConfig, "pix2pix": Pix2PixModelConfig}
-
-#: The model section of a run: one of the families' sections.
-ModelConfig = SemGANModelConfig | Pix2PixModelConfig
+#: The model section of a run: any registered family's.
+ModelConfig = ModelSection
 
 
 @dataclass(frozen=True)
@@ -178,34 +269,9 @@ class TrainConfig(Section):
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8
-    g_loss: GLoss = "fm"  # "fm": Salimans et al. 2016 on layer fm_layer; "fm_all": the same on every D layer;
-    #                       "fm_l1": ashpy's per-example L1 on every D layer; "ns": non-saturating -log D(G(z));
-    #                       "hinge": -D(G(z)) (Miyato et al. 2018)
-    d_loss: DLoss = "bce"  # D's loss: "bce" (the paper) or "hinge"
-    fm_layer: int = -1  # D block whose features "fm" matches (-1 = last conv block)
-    g_ns_weight: float = 0.0  # adds this times the non-saturating loss to a feature-matching G loss: batch means
-    #                           alone let single maps miss a class; its gradient is ~1x fm_all's at the start
-    #                           and ~300x once D is trained, so 0.003 leaves the start to fm (on shapes it did
-    #                           not help: docs/results.md); 0 = off
-    class_prior: float = 0.0  # SemGAN only: weight of a floor on G's loss under each class's expected share
-    #                           and presence rate in a batch (losses.class_prior): 0 while every class keeps
-    #                           half the training maps' rate, a log barrier below, so that no class fades out
-    #                           unopposed; the RGB baseline has no class probabilities and trains without it;
-    #                           0 = off
     guard_rollbacks: int = 0  # collapse guard: when an evaluation finds a class the samples no longer draw, go
     #                           back to the last healthy checkpoint with fresh random streams, at most this many
     #                           times in a run (then stop); needs eval.every and the "structure" metric; 0 = off
-    d_noise: float = 0.0  # std of Gaussian instance noise on D's inputs, real and fake (Sonderby et al. 2017) ...
-    d_noise_steps: int = 0  # ... decayed linearly to 0 over this many steps; 0 = over train.steps ...
-    d_noise_floor: float = 0.0  # ... but never below this std (a fixed amount when d_noise is 0)
-    d_blur: float = 0.0  # std in px of a fixed Gaussian blur of D's inputs, real and fake (never anneals); 0 = off
-    #                      (with softmax fakes it did not hide them from D on facades: docs/results.md)
-    r1_gamma: float = 0.0  # R1 penalty on reals, gamma / 2 * E|grad D(x)|^2 (Mescheder et al. 2018); 0 = off
-    r1_every: int = 1  # lazy R1: every this many steps, scaled by it (StyleGAN2: 16)
-    augment: tuple[Augment, ...] = ()  # transforms of D's inputs, reals and fakes alike: flip, translation, cutout
-    augment_p: float = 0.0  # probability of each transform per sample (with ADA: its start)
-    ada_target: float = 0.0  # ADA: adapt the probability so that E[sign D(real)] stays at this (0.6); 0 = fixed
-    ada_images: int = 100_000  # ADA: images for the probability to go from 0 to 1 at the fastest (ADA: 500k)
     ema_half_life: float = 0.0  # half-life in images of the exponential moving average of G's weights, which then
     #                             samples, evaluates and picks the best checkpoint (StyleGAN2: 10,000); 0 = off
     ema_rampup: float = 0.05  # ... but at most this share of the images seen so far (StyleGAN2-ADA); 0 = none
@@ -220,19 +286,8 @@ class TrainConfig(Section):
     keep_checkpoints: int = 3  # the newest checkpoints kept (a resume falls back to an older one); 0 = all
 
     def check(self) -> None:
-        self.non_negative("steps", "d_noise_steps", "keep_checkpoints")
-        self.positive("batch", "log_every", "sample_every", "ckpt_every", "r1_every", "ada_images")
-        self.non_negative("d_noise_floor", "d_blur", "r1_gamma", "g_ns_weight", "class_prior", "guard_rollbacks")
-        if self.g_ns_weight > 0 and not self.g_loss.startswith("fm"):
-            raise SemGANError(f"train.g_ns_weight={self.g_ns_weight} adds a non-saturating term to feature "
-                              f"matching, but train.g_loss={self.g_loss!r}; use fm, fm_all or fm_l1, or set "
-                              "train.g_ns_weight=0")
-        for name in ("augment_p", "ada_target"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise SemGANError(f"train.{name}={getattr(self, name)}; expected a value in [0, 1]")
-        if self.ada_target > 0 and not self.augment:
-            raise SemGANError(f"train.ada_target={self.ada_target} adapts the augmentation, but train.augment is "
-                              "empty; set e.g. train.augment=flip,translation,cutout")
+        self.non_negative("steps", "keep_checkpoints", "guard_rollbacks", "ema_half_life", "ema_rampup")
+        self.positive("batch", "log_every", "sample_every", "ckpt_every")
         if self.lr <= 0:
             raise SemGANError(f"train.lr={self.lr}; expected > 0")
         for name in ("beta1", "beta2"):
@@ -240,16 +295,6 @@ class TrainConfig(Section):
                 raise SemGANError(f"train.{name}={getattr(self, name)}; expected a value in [0, 1)")
         if self.eps <= 0:
             raise SemGANError(f"train.eps={self.eps}; expected > 0")
-        self.non_negative("ema_half_life", "ema_rampup")
-        if self.d_noise < 0 or self.d_noise_steps < 0:
-            raise SemGANError(f"train.d_noise={self.d_noise}, train.d_noise_steps={self.d_noise_steps}; "
-                              "expected >= 0")
-
-
-#: The train keys of the ``semgan`` family's GAN recipe; pix2pix has its own loss and refuses them.
-GAN_ONLY_TRAIN_KEYS = ("g_loss", "d_loss", "fm_layer", "g_ns_weight", "d_noise", "d_noise_steps", "d_noise_floor",
-                       "d_blur", "r1_gamma", "r1_every", "augment", "augment_p", "ada_target", "ada_images",
-                       "ema_half_life", "class_prior", "guard_rollbacks")
 
 
 @dataclass(frozen=True)
@@ -268,31 +313,28 @@ class EvalConfig(Section):
 @dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=SemGANModelConfig)
+    model: ModelSection = field(default_factory=SemGANModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
-    def semgan_model(self, what: str = "the run") -> SemGANModelConfig:
-        """The model section of a SemGAN / RGB-baseline run; a clear error for another family's."""
-        if not isinstance(self.model, SemGANModelConfig):
-            raise SemGANError(f"{what} is a {self.model.family} model; expected a SemGAN or RGB-baseline (GAN) one")
+    def model_as(self, section: type[M], what: str = "the run") -> M:
+        """The model section, checked to be of the family of ``section``; a clear error for another family's."""
+        if not isinstance(self.model, section):
+            raise SemGANError(f"{what} is a {self.model.family} model; expected {section.KIND}")
         return self.model
 
     def __post_init__(self) -> None:
         # What spans sections (the sections checked themselves when they were built).
-        m, t = self.model, self.train
-        if isinstance(m, SemGANModelConfig) and m.d_mbstd and t.batch % min(m.d_mbstd, t.batch):
-            raise SemGANError(f"model.d_mbstd={m.d_mbstd}; expected 0 (off) or a group size dividing "
-                              f"train.batch={t.batch}")
-        if isinstance(m, SemGANModelConfig) and t.guard_rollbacks > 0 and (
-                self.eval.every <= 0 or "structure" not in self.eval.metrics):
-            raise SemGANError(f"train.guard_rollbacks={t.guard_rollbacks} watches the evaluations for a lost class, "
-                              f"but eval.every={self.eval.every} and eval.metrics={','.join(self.eval.metrics)!r}; "
-                              "set eval.every > 0 and add structure to eval.metrics, or train.guard_rollbacks=0 "
-                              "(no guard)")
-        if isinstance(m, Pix2PixModelConfig):
-            unused = [f"train.{k}={getattr(t, k)!r}" for k in GAN_ONLY_TRAIN_KEYS
-                      if getattr(t, k) != getattr(TrainConfig, k)]
-            if unused:
-                raise SemGANError(f"{', '.join(unused)} has no effect on pix2pix (model.family=pix2pix); remove it")
-
+        self.model.check_run(self)
+        t, e = self.train, self.eval
+        if t.guard_rollbacks > 0:
+            needs = self.model.HEALTH_METRICS
+            if not needs:
+                raise SemGANError(f"train.guard_rollbacks={t.guard_rollbacks}, but {self.model.KIND} reports no "
+                                  "health signal for the collapse guard to watch; set train.guard_rollbacks=0")
+            missing = [name for name in needs if name not in e.metrics]
+            if e.every <= 0 or missing:
+                raise SemGANError(
+                    f"train.guard_rollbacks={t.guard_rollbacks} watches the evaluations for a lost class, but "
+                    f"eval.every={e.every} and eval.metrics={','.join(e.metrics)!r}; set eval.every > 0 and add "
+                    f"{','.join(needs)} to eval.metrics, or train.guard_rollbacks=0 (no guard)")

@@ -16,10 +16,14 @@ map and the photo concatenated along channels. At ngf = ndf = 64 with colour inp
 
 from __future__ import annotations
 
+import math
 from typing import TypeVar
 
 import torch
 from torch import nn
+
+from semgan.config import Pix2PixModelConfig
+from semgan.errors import SemGANError
 
 UNET_DOWNS = {"unet_128": 7, "unet_256": 8}
 M = TypeVar("M", bound=nn.Module)
@@ -121,3 +125,20 @@ def init_weights(net: M, gain: float = 0.02) -> M:
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
+
+
+def unet_depth(size: int) -> int:
+    """U-Net levels for ``size`` px maps: down to a 1x1 bottleneck (7 = unet_128, 8 = unet_256)."""
+    depth = int(math.log2(size)) if size > 0 else 0
+    if size < 32 or 2**depth != size:
+        raise SemGANError(f"pix2pix needs square maps whose side is a power of two of at least 32 (the U-Net halves "
+                          f"it down to 1x1); got {size} px: set data.size, e.g. 128 (unet_128) or 256 (unet_256)")
+    return depth
+
+
+def build_networks(m: Pix2PixModelConfig, num_classes: int, size: int) -> tuple[UnetGenerator, PatchDiscriminator]:
+    """G and D of a pix2pix config for ``num_classes`` classes at ``size`` px (reference initialisation)."""
+    in_channels = 3 if m.input == "color" else num_classes
+    G = UnetGenerator(in_channels, 3, num_downs=unet_depth(size), ngf=m.ngf, dropout=m.dropout)
+    D = PatchDiscriminator(in_channels + 3, ndf=m.ndf, n_layers=m.d_layers)
+    return init_weights(G), init_weights(D)

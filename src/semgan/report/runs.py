@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from semgan.config import SemGANModelConfig
 from semgan.metrics import METRICS, swd
 from semgan.run_dir import RunDir
 
@@ -31,7 +32,7 @@ class RunResult:
     exists: bool
     target_steps: int = 0
     step: int = 0
-    losses: tuple[str, str] = ("bce", "fm")  # (train.d_loss, train.g_loss), for the loss plot's titles
+    losses: tuple[str, str] = ("bce", "fm")  # (model.d_loss, model.g_loss), for the loss plot's titles
     metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     stats: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
@@ -65,8 +66,9 @@ def read_run(out: Path, entry: dict[str, Any]) -> RunResult:
                     exists=folder.exists(), sessions=list(entry.get("sessions", [])))
     if not run.exists:
         return run
-    train = folder.read_config().train
-    run.target_steps, run.losses = train.steps, (train.d_loss, train.g_loss)
+    cfg = folder.read_config()
+    m = cfg.model_as(SemGANModelConfig, str(path))
+    run.target_steps, run.losses = cfg.train.steps, (m.d_loss, m.g_loss)
     run.metrics = {name: folder.read_metric(name) for name in folder.metric_names()}
     run.stats = folder.read_stats()
     logged = [int(x["step"]) for x in run.stats] + [int(x["step"]) for v in run.metrics.values() for x in v]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from semgan.comparison import MODES
-from semgan.config import from_dict
+from semgan.config import SemGANModelConfig, from_dict
 from semgan.report.document import MISSING, Block, Bullets, Cell, Paragraph, Table
 from semgan.report.runs import MODEL_LABEL, PAPER_ROWS, SNAPPED_ROW, Column, RunResult, run_value, series
 
@@ -173,6 +173,7 @@ def _protocol(doc: dict[str, Any], runs: Sequence[RunResult]) -> list[Block]:
     cfg = from_dict(doc["config"])
     ds = doc.get("dataset", {})
     per_set = _images_per_set(runs)
+    m = cfg.model_as(SemGANModelConfig, "the comparison")
     whole = " (the whole training set, the paper's protocol)" if cfg.eval.n <= 0 else ""
     seeds = sorted({r.seed for r in runs})
     unfinished = [f"{r.name} (step {r.step} of {r.target_steps})" if r.exists else f"{r.name} (not started)"
@@ -183,8 +184,8 @@ def _protocol(doc: dict[str, Any], runs: Sequence[RunResult]) -> list[Block]:
         f"{ds.get('resolution', '?')}×{ds.get('resolution', '?')} px, {len(ds.get('class_names', []))} classes "
         f"({', '.join(ds.get('class_names', []))}).",
         f"**Models**: SemGAN (softmax over the classes) and GAN (RGB tanh head), otherwise the same configuration "
-        f"(below): {cfg.train.steps} steps, batch {cfg.train.batch}, lr {cfg.train.lr:g}, ks {cfg.semgan_model().ks}, "
-        f"ld {cfg.semgan_model().ld}, G loss `{cfg.train.g_loss}`; seeds {', '.join(map(str, seeds))}.",
+        f"(below): {cfg.train.steps} steps, batch {cfg.train.batch}, lr {cfg.train.lr:g}, ks {m.ks}, "
+        f"ld {m.ld}, G loss `{m.g_loss}`; seeds {', '.join(map(str, seeds))}.",
         f"**Evaluation**: every {cfg.eval.every} steps and at the last step"
         + (f" (steps {', '.join(map(str, evals))})" if 0 < len(evals) <= 12 else "")
         + f"; {per_set} generated images against as many real maps per set{whole}; metric seed {cfg.eval.seed}. "

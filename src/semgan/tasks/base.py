@@ -15,12 +15,13 @@ methods over other data. A family also says which data it loads (``load_data``: 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
 
-from semgan.config import EvalConfig, RunConfig
+from semgan.config import MODEL_FAMILIES, EvalConfig, ModelSection, RunConfig
 from semgan.data import LabelDataset
 from semgan.registry import Registry
 
@@ -76,13 +77,20 @@ class TaskBuilder(Protocol):
 
 
 FAMILIES: Registry[TaskBuilder] = Registry("model family")
+T = TypeVar("T")
+
+
+def register_family(section: type[ModelSection]) -> Callable[[T], T]:
+    """Register a family's task class under the name of its model section (:func:`semgan.config.model_section`),
+    so that the name is spelled once: in the section's ``family`` field."""
+    name = section.__dataclass_fields__["family"].default  # type: ignore[attr-defined]
+    if name not in MODEL_FAMILIES or MODEL_FAMILIES.get(name) is not section:
+        raise ValueError(f"{section.__name__} is not a registered model section (semgan.config.model_section)")
+    return FAMILIES.register(name)  # type: ignore[return-value]
 
 
 def family(cfg: RunConfig) -> TaskBuilder:
     """The registered family of ``cfg.model.family``."""
-    import semgan.tasks.pix2pix  # noqa: F401  (registers the families)
-    import semgan.tasks.semgan  # noqa: F401
-
     return FAMILIES.get(cfg.model.family)
 
 

@@ -16,7 +16,6 @@ generator as the paper does at test time: batch statistics of the one image, dro
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -26,37 +25,15 @@ from semgan.config import EvalConfig, Pix2PixModelConfig, RunConfig
 from semgan.data import LabelDataset, pairs_from_config
 from semgan.data.files import train_val_split
 from semgan.data.sampler import EpochSampler
+from semgan.ema import EMA
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, rgb_to_uint8, uint8_to_rgb
 from semgan.metrics import METRICS, compute_metrics
-from semgan.models.pix2pix import PatchDiscriminator, UnetGenerator, init_weights
-from semgan.tasks.base import FAMILIES, load_parts_state, parts_state
+from semgan.models.pix2pix import build_networks
+from semgan.tasks.base import load_parts_state, parts_state, register_family
 from semgan.translate import encode_labels, translate
 
 GRID_PAIRS = 6  # maps in the sample grid (held-out ones first)
-
-
-def pix2pix_model(cfg: RunConfig) -> Pix2PixModelConfig:
-    if not isinstance(cfg.model, Pix2PixModelConfig):
-        raise SemGANError(f"model.family={cfg.model.family!r}; expected 'pix2pix'")
-    return cfg.model
-
-
-def unet_depth(size: int) -> int:
-    """U-Net levels for ``size`` px maps: down to a 1x1 bottleneck (7 = unet_128, 8 = unet_256)."""
-    depth = int(math.log2(size)) if size > 0 else 0
-    if size < 32 or 2**depth != size:
-        raise SemGANError(f"pix2pix needs square maps whose side is a power of two of at least 32 (the U-Net halves "
-                          f"it down to 1x1); got {size} px: set data.size, e.g. 128 (unet_128) or 256 (unet_256)")
-    return depth
-
-
-def build_networks(m: Pix2PixModelConfig, num_classes: int, size: int) -> tuple[UnetGenerator, PatchDiscriminator]:
-    """G and D of a pix2pix config for ``num_classes`` classes at ``size`` px (reference initialisation)."""
-    in_channels = 3 if m.input == "color" else num_classes
-    G = UnetGenerator(in_channels, 3, num_downs=unet_depth(size), ngf=m.ngf, dropout=m.dropout)
-    D = PatchDiscriminator(in_channels + 3, ndf=m.ndf, n_layers=m.d_layers)
-    return init_weights(G), init_weights(D)
 
 
 def holdout_split(dataset: LabelDataset, share: float, seed: int) -> tuple[list[int], list[int]]:
@@ -69,7 +46,7 @@ def holdout_split(dataset: LabelDataset, share: float, seed: int) -> tuple[list[
     return train_val_split(names, val_fraction=share, seed=seed)
 
 
-@FAMILIES.register("pix2pix")
+@register_family(Pix2PixModelConfig)
 class Pix2PixTask:
     """Networks, optimizers, paired data and RNG state of a pix2pix run, and its step.
 
@@ -85,7 +62,7 @@ class Pix2PixTask:
 
     def __init__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> None:
         self.cfg, self.dataset, self.engine = cfg, dataset, engine
-        self.m = m = pix2pix_model(cfg)
+        self.model_cfg = m = cfg.model_as(Pix2PixModelConfig)
         t = cfg.train
         if dataset.photos is None:
             raise SemGANError(f"dataset {dataset.name!r} was loaded without photos; pix2pix trains on pairs")
@@ -96,6 +73,10 @@ class Pix2PixTask:
         torch.manual_seed(t.seed)  # the weight init, the same on every rank
         self.G, self.D = build_networks(m, dataset.num_classes, H)
         self.networks: dict[str, torch.nn.Module] = {"G": self.G, "D": self.D}
+        # The moving average of G's weights, when switched on: what translates, is scored and is exported.
+        self.ema = EMA(self.G, t.ema_half_life, t.ema_rampup, t.batch) if t.ema_half_life > 0 else None
+        if self.ema is not None:
+            self.networks["G_ema"] = self.ema.module
         self.G_fwd, self.D_fwd = engine.prepare(self.G), engine.prepare(self.D)
         betas = (t.beta1, t.beta2)
         self.opt_G = engine.adam(self.G.parameters(), lr=t.lr, betas=betas, eps=t.eps)
@@ -119,7 +100,7 @@ class Pix2PixTask:
         """This rank's (x, y): encoded maps (b, C, H, W) and photos (b, 3, H, W) in [-1, 1], jittered alike."""
         engine, t = self.engine, self.cfg.train
         B, (H, W) = t.batch, self.dataset.resolution
-        size = round(H * self.m.jitter)
+        size = round(H * self.model_cfg.jitter)
         # Drawn for the global batch on every rank, then shared out, like the data order.
         offsets = torch.randint(0, size - H + 1, (B, 2), generator=self.jitter_gen)
         flips = torch.rand(B, generator=self.jitter_gen) < 0.5
@@ -136,12 +117,11 @@ class Pix2PixTask:
         flip = flips.to(engine.device)
         labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
         photos = torch.where(flip[:, None, None, None], photos.flip(-1), photos)
-        x = encode_labels(labels.long(), self.m.input, self.palette)
+        x = encode_labels(labels.long(), self.model_cfg.input, self.palette)
         return engine.input(x), engine.input(photos)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """One D update then one G update (the reference's order); returns detached scalars."""
-        del step  # no schedule: constant learning rate
         engine = self.engine
         x, y = self.batch()
         with engine.autocast():
@@ -156,9 +136,11 @@ class Pix2PixTask:
             g_logits = self.D_fwd(torch.cat([x, fake], 1))
             loss_G_gan = _bce(g_logits, 1.0)
             loss_L1 = (fake.float() - y.float()).abs().mean()
-            loss_G = loss_G_gan + self.m.l1_weight * loss_L1
+            loss_G = loss_G_gan + self.model_cfg.l1_weight * loss_L1
         engine.step(loss_G, self.opt_G)
         self.D.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(self.G, step)
         return {
             "loss_D": loss_D.detach(),
             "loss_G": loss_G.detach(),
@@ -172,8 +154,9 @@ class Pix2PixTask:
 
     def translate(self, labels: torch.Tensor) -> torch.Tensor:
         """(N, H, W) maps -> (N, 3, H, W) uint8 photos, the paper's way (seeded dropout)."""
-        x = encode_labels(labels.long().to(self.engine.device), self.m.input, self.palette)
-        return rgb_to_uint8(translate(self.G, x, seed=self.cfg.eval.seed)).cpu()
+        x = encode_labels(labels.long().to(self.engine.device), self.model_cfg.input, self.palette)
+        G = self.ema.module if self.ema is not None else self.G
+        return rgb_to_uint8(translate(G, x, seed=self.cfg.eval.seed)).cpu()
 
     def sample_grid(self) -> torch.Tensor:
         """Rows of map | translation | photo (held-out maps first)."""
@@ -208,7 +191,7 @@ class Pix2PixTask:
 
     @property
     def parts(self) -> dict[str, Any]:
-        """The networks and optimizers, by their checkpoint names."""
+        """The networks (G, D and G_ema when kept) and optimizers, by their checkpoint names."""
         return {**self.networks, "opt_G": self.opt_G, "opt_D": self.opt_D}
 
     def state_dict(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ N processes train on the same samples; batch statistics are taken over the globa
 
 from __future__ import annotations
 
-import copy
 import sys
 from typing import Any
 
@@ -23,9 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from semgan.augment import AdaptiveP, augment, blur
-from semgan.config import EvalConfig, RunConfig
+from semgan.config import EvalConfig, RunConfig, SemGANModelConfig
 from semgan.data import LabelDataset, dataset_from_config
 from semgan.data.sampler import EpochSampler
+from semgan.ema import EMA
 from semgan.errors import SemGANError
 from semgan.evaluate import evaluate_generator
 from semgan.labels import colorize, one_hot, uint8_to_rgb
@@ -44,10 +44,10 @@ from semgan.metrics.structure import lost_classes
 from semgan.models import Generator, build_models
 from semgan.parallel import sync_batchnorm
 from semgan.sample import grid_image, grid_latents, latents
-from semgan.tasks.base import FAMILIES, load_parts_state, parts_state
+from semgan.tasks.base import load_parts_state, parts_state, register_family
 
 
-@FAMILIES.register("semgan")
+@register_family(SemGANModelConfig)
 class SemGANTask:
     """Models, optimizers, data and RNG state of a SemGAN (or RGB baseline) run, and its step.
 
@@ -63,7 +63,7 @@ class SemGANTask:
 
     def __init__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> None:
         self.cfg, self.dataset, self.engine = cfg, dataset, engine
-        self.model_cfg = m = cfg.semgan_model()
+        self.model_cfg = m = cfg.model_as(SemGANModelConfig)
         t = cfg.train
         H, W = dataset.resolution
         if H != W:
@@ -80,10 +80,10 @@ class SemGANTask:
         self.G, self.D = G, D
         self.networks: dict[str, torch.nn.Module] = {"G": G, "D": D}
         # The moving average of G's weights (StyleGAN, BigGAN): what samples and is scored, when switched on.
+        self.ema = EMA(G, t.ema_half_life, t.ema_rampup, t.batch) if t.ema_half_life > 0 else None
         self.G_ema: Generator | None = None
-        if t.ema_half_life > 0:
-            self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-            self.networks["G_ema"] = self.G_ema
+        if self.ema is not None:
+            self.G_ema = self.networks["G_ema"] = self.ema.module
         self.G_fwd, self.D_fwd = engine.prepare(G), engine.prepare(D)  # what the step calls (maybe compiled)
         betas = (t.beta1, t.beta2)
         self.opt_G = engine.adam(G.parameters(), lr=t.lr, betas=betas, eps=t.eps)
@@ -96,10 +96,10 @@ class SemGANTask:
         self.sampler = EpochSampler(len(self.labels), t.batch, torch.Generator().manual_seed(t.seed + 1))
         self.latent_gen = torch.Generator().manual_seed(t.seed + 2)
         self.grid_z = grid_latents(cfg)
-        self.ada = AdaptiveP(t.ada_target, t.ada_images, t.batch, p=t.augment_p) if t.ada_target > 0 else None
+        self.ada = AdaptiveP(m.ada_target, m.ada_images, t.batch, p=m.augment_p) if m.ada_target > 0 else None
         # The class prior's targets: the training maps' pixel shares and presence rates (K,).
         self.prior: tuple[torch.Tensor, torch.Tensor] | None = None
-        if t.class_prior > 0 and m.mode == "semgan":
+        if m.class_prior > 0 and m.mode == "semgan":
             shares, presence = dataset.class_shares(), dataset.class_presence()
             self.prior = (torch.from_numpy(shares).float().to(device), torch.from_numpy(presence).float().to(device))
             absent = [name for name, share in zip(dataset.class_names, shares, strict=True) if share == 0]
@@ -107,8 +107,8 @@ class SemGANTask:
                 print(f"semgan: class{'es' * (len(absent) > 1)} {', '.join(map(repr, absent))} never occur"
                       f"{'s' * (len(absent) == 1)} in the {len(dataset)} training maps; the class prior puts no "
                       "floor under it (D alone judges it)", file=sys.stderr)
-        elif t.class_prior > 0 and engine.env.is_main:
-            print(f"semgan: train.class_prior={t.class_prior} has no effect on the RGB baseline (model.mode=gan): "
+        elif m.class_prior > 0 and engine.env.is_main:
+            print(f"semgan: model.class_prior={m.class_prior} has no effect on the RGB baseline (model.mode=gan): "
                   "it has no class probabilities; it trains as configured otherwise", file=sys.stderr)
 
     # -------------------------------------------------------------------------------------------- the step
@@ -144,23 +144,23 @@ class SemGANTask:
 
     def d_inputs(self, real: torch.Tensor, fake: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Reals and fakes as D sees them, both alike: a fixed blur, instance noise, then the augmentation."""
-        t = self.cfg.train
-        real, fake = blur(real, t.d_blur), blur(fake, t.d_blur)  # before the noise, which stays white
-        sigma = max(t.d_noise_floor, t.d_noise * max(0.0, 1.0 - step / (t.d_noise_steps or t.steps)))
+        m = self.model_cfg
+        real, fake = blur(real, m.d_blur), blur(fake, m.d_blur)  # before the noise, which stays white
+        sigma = max(m.d_noise_floor, m.d_noise * max(0.0, 1.0 - step / (m.d_noise_steps or self.cfg.train.steps)))
         if sigma > 0:  # instance noise (Sonderby et al. 2017), annealed linearly to d_noise_floor
             # Drawn on the device from torch's global RNG (like dropout; its state is checkpointed): a CPU
             # draw of two (B, K, H, W) tensors would cost a GPU step more than the step itself.
             real = real + sigma * torch.randn_like(real)
             fake = fake + sigma * torch.randn_like(fake)
-        p = self.ada.p if self.ada is not None else t.augment_p
-        return augment(real, t.augment, p), augment(fake, t.augment, p)
+        p = self.ada.p if self.ada is not None else m.augment_p
+        return augment(real, m.augment, p), augment(fake, m.augment, p)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """One D update then one G update; returns detached scalars (no host sync)."""
-        t, engine = self.cfg.train, self.engine
+        t, m, engine = self.cfg.train, self.model_cfg, self.engine
         real = self.real_batch()
-        z = engine.sync.shard(latents(t.batch, self.model_cfg.ld, generator=self.latent_gen)).to(engine.device)
-        r1 = t.r1_gamma > 0 and step % t.r1_every == 0
+        z = engine.sync.shard(latents(t.batch, m.ld, generator=self.latent_gen)).to(engine.device)
+        r1 = m.r1_gamma > 0 and step % m.r1_every == 0
         with engine.autocast():
             fake, logits = self.generate(z)
             real, fake = self.d_inputs(real, fake, step)
@@ -171,9 +171,9 @@ class SemGANTask:
                 real = real.detach().requires_grad_(True)
             real_logits = self.D_fwd(real)
             fake_logits = self.D_fwd(fake.detach())
-            loss_D = d_hinge(real_logits, fake_logits) if t.d_loss == "hinge" else d_bce(real_logits, fake_logits)
+            loss_D = d_hinge(real_logits, fake_logits) if m.d_loss == "hinge" else d_bce(real_logits, fake_logits)
             if r1:  # lazy regularisation: every r1_every steps, weighted by it
-                loss_D = loss_D + t.r1_gamma / 2 * t.r1_every * r1_penalty(real_logits, real)
+                loss_D = loss_D + m.r1_gamma / 2 * m.r1_every * r1_penalty(real_logits, real)
         engine.step(loss_D, self.opt_D)
         real = real.detach()
         if self.ada is not None:
@@ -191,11 +191,11 @@ class SemGANTask:
             loss_prior: torch.Tensor | None = None
             if self.prior is not None and logits is not None:
                 loss_prior = class_prior(logits, *self.prior, sync=engine.sync)
-                loss_G = loss_G + t.class_prior * loss_prior
+                loss_G = loss_G + m.class_prior * loss_prior
         engine.step(loss_G, self.opt_G)
         self.D.requires_grad_(True)
-        if self.G_ema is not None:
-            self.update_ema(step)
+        if self.ema is not None:
+            self.ema.update(self.G, step)
         stats = {
             "loss_D": loss_D.detach(),
             "loss_G": loss_G.detach(),
@@ -208,22 +208,6 @@ class SemGANTask:
             stats["loss_prior"] = loss_prior.detach()
         return stats
 
-    @torch.no_grad()
-    def update_ema(self, step: int) -> None:
-        """G_ema <- beta G_ema + (1 - beta) G, beta from the half-life in images (ramped up early on); G's
-        batch-norm statistics are copied as they are."""
-        t = self.cfg.train
-        half_life = t.ema_half_life
-        if t.ema_rampup > 0:
-            half_life = min(half_life, t.ema_rampup * (step + 1) * t.batch)
-        beta = 0.5 ** (t.batch / max(half_life, 1e-8))
-        assert self.G_ema is not None
-        ema_params: list[torch.Tensor] = list(self.G_ema.parameters())
-        params: list[torch.Tensor] = list(self.G.parameters())
-        torch._foreach_lerp_(ema_params, params, 1.0 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            b_ema.copy_(b)
-
     @property
     def G_eval(self) -> Generator:
         """The generator that samples and is scored: the moving average when there is one."""
@@ -231,19 +215,19 @@ class SemGANTask:
 
     def g_loss(self, real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor],
                fake_logits: torch.Tensor) -> torch.Tensor:
-        t, sync = self.cfg.train, self.engine.sync
-        if t.g_loss == "hinge":
+        m, sync = self.model_cfg, self.engine.sync
+        if m.g_loss == "hinge":
             return g_hinge(fake_logits)
-        if t.g_loss == "ns":
+        if m.g_loss == "ns":
             return g_nonsaturating(fake_logits)
-        if t.g_loss == "fm":
-            loss = feature_matching(real_feats, fake_feats, t.fm_layer, sync)
-        elif t.g_loss == "fm_all":
+        if m.g_loss == "fm":
+            loss = feature_matching(real_feats, fake_feats, m.fm_layer, sync)
+        elif m.g_loss == "fm_all":
             loss = feature_matching_all(real_feats, fake_feats, sync)
         else:
             loss = feature_matching_l1(real_feats, fake_feats)
-        if t.g_ns_weight > 0:  # a per-map term beside the batch means
-            loss = loss + t.g_ns_weight * g_nonsaturating(fake_logits)
+        if m.g_ns_weight > 0:  # a per-map term beside the batch means
+            loss = loss + m.g_ns_weight * g_nonsaturating(fake_logits)
         return loss
 
     # ------------------------------------------------------------------------------------- grids, scores

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from semgan import distributed
-from semgan.config import RunConfig, SemGANModelConfig, diff, to_dict
+from semgan.config import RunConfig, diff, to_dict
 from semgan.data import LabelDataset
 from semgan.distributed import DistEnv
 from semgan.errors import SemGANError
@@ -88,13 +88,13 @@ def check_out_dir(run: RunDir, cfg: RunConfig, resume: bool) -> None:
             raise SemGANError(f"{out} is not a semgan run (no {RunDir.CONFIG}); cannot --resume it")
         raise SemGANError(f"nothing to resume in {out}: it holds no run; drop --resume to start one")
     free: tuple[str, ...] = RESUME_FREE_KEYS
-    if cfg.train.d_noise > 0 and cfg.train.d_noise_steps == 0:  # the noise anneals over train.steps
+    schedule = cfg.model.steps_schedule()
+    if schedule is not None:
         free = tuple(k for k in free if k != "train.steps")
     changed = diff(run.read_config(), cfg, ignore=free)
     if changed:
         lines = ", ".join(f"{k} (saved {a!r}, now {b!r})" for k, (a, b) in sorted(changed.items()))
-        hint = ("; the instance noise anneals over train.steps, so set train.d_noise_steps to the saved "
-                "train.steps to keep its schedule" if "train.steps" in changed else "")
+        hint = f"; {schedule}" if schedule is not None and "train.steps" in changed else ""
         raise SemGANError(f"cannot resume {out}: the config differs from the saved one in {lines}{hint}")
 
 
@@ -325,7 +325,7 @@ def fit(
         run.truncate_logs(step)  # logged after the checkpoint by a session that then died
     env.barrier()
 
-    label = cfg.model.mode if isinstance(cfg.model, SemGANModelConfig) else cfg.model.family
+    label = cfg.model.label
     logger = Logger(run, step, t.steps, f"{label} {dataset.name}", enabled=env.is_main, progress=progress,
                     config=to_dict(cfg))
     guarded = t.guard_rollbacks > 0 and bool(cfg.eval.metrics)
