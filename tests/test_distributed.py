@@ -23,8 +23,8 @@ from semgan.cli import main
 from semgan.config import apply_overrides, get_preset
 from semgan.data import load_dataset
 from semgan.evaluate import evaluate_generator
+from semgan.model_files import load_generator
 from semgan.run_dir import RunDir
-from semgan.sample import load_run
 from semgan.tasks.semgan import SemGANTask
 from semgan.train.engine import Engine
 
@@ -109,7 +109,7 @@ def test_torchrun_trains_resumes_on_one_and_on_two_processes(tmp_path: Path) -> 
     # The evaluation was split over the ranks and scored on rank 0: the same as one process scoring the model.
     logged = run.read_metric("swd")[-1]
     assert logged["step"] == 6 and logged["n"] == 32
-    again = evaluate_generator(load_run(out).G, load_dataset("shapes"), ["swd"], n=32, seed=0)
+    again = evaluate_generator(load_generator(out).G, load_dataset("shapes"), ["swd"], n=32, seed=0)
     assert again is not None and again["swd"]["avg"] == pytest.approx(logged["swd"]["avg"], rel=1e-4)
 
     assert main(["train", "--out", str(out), "--resume", "--steps", "10", "--no-progress"]) == 0  # 2 -> 1

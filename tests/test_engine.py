@@ -157,7 +157,7 @@ def test_compiled_training_runs_and_resumes(tmp_path, tiny_cfg):
 
 
 def test_ema_of_g_samples_and_resumes(tmp_path, tiny_cfg):
-    from semgan.sample import load_run
+    from semgan.model_files import load_generator
 
     cfg = apply_overrides(tiny_cfg, {"train.ema_half_life": 64, "train.ema_rampup": 0, "train.ckpt_every": 1000})
     task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, CPU))
@@ -175,6 +175,6 @@ def test_ema_of_g_samples_and_resumes(tmp_path, tiny_cfg):
     a = load_checkpoint(straight / "checkpoints" / "latest.pt")
     assert_same_state(a, resumed)
     assert all(torch.equal(a["G_ema"][k], resumed["G_ema"][k]) for k in a["G_ema"])
-    run = load_run(straight)
+    run = load_generator(straight)
     assert torch.equal(run.G.to_out.weight, a["G_ema"]["to_out.weight"]), "sampling uses the moving average"
     assert not torch.equal(a["G_ema"]["to_out.weight"], a["G"]["to_out.weight"])

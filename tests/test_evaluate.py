@@ -12,7 +12,7 @@ from semgan.config import apply_overrides
 from semgan.data import load_dataset
 from semgan.evaluate import evaluate_generator, headline
 from semgan.metrics import METRICS, MetricSpec
-from semgan.sample import load_run
+from semgan.model_files import load_generator
 from semgan.train import train
 
 
@@ -23,7 +23,7 @@ def shapes():
 
 @pytest.mark.parametrize("mode", ["semgan", "gan"])
 def test_evaluate_generator_both_modes(tmp_path, tiny_cfg, shapes, mode):
-    run = load_run(train(apply_overrides(tiny_cfg, {"model.mode": mode, "train.steps": 2}), tmp_path / "r",
+    run = load_generator(train(apply_overrides(tiny_cfg, {"model.mode": mode, "train.steps": 2}), tmp_path / "r",
                          progress=False))
     result = evaluate_generator(run.G, shapes, ["swd", "semantic"], n=64, seed=0)
     assert result["n_real"] == result["n_fake"] == 64
@@ -68,7 +68,7 @@ def test_in_training_evaluation_and_best_checkpoint(tmp_path, tiny_cfg):
     best = torch.load(out / "checkpoints" / "best-swd.pt", weights_only=True)
     assert best["step"] == best_step and best["metric"]["name"] == "swd"
     assert (out / "checkpoints" / "best-semantic.pt").is_file()
-    assert load_run(out, which="best-swd").step == best_step
+    assert load_generator(out, "best-swd").step == best_step
     # MS-SSIM is judged by its distance to the reals' own value: the line keeps both, the best is the closest
     ms = [json.loads(x) for x in (out / "metric-ms_ssim.jsonl").read_text().splitlines()]
     assert all(x["ms_ssim_gap"] == pytest.approx(abs(x["ms_ssim"] - x["ms_ssim_real"])) for x in ms)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import assert_same_state, straight_and_resumed
+from helpers import PAIR_COLORS, PAIR_COUNT, PAIR_SIZE, assert_same_state, straight_and_resumed
 from PIL import Image
 
 from semgan.api import load
@@ -17,37 +17,12 @@ from semgan.cli import main
 from semgan.config import RunConfig, apply_overrides, get_preset
 from semgan.dream import dream, interpolate, read_label_folder, walk
 from semgan.errors import SemGANError
+from semgan.model_files import load_translator
 from semgan.models.pix2pix import UnetGenerator, unet_depth
 from semgan.train import train
-from semgan.translate import load_translator, translate
+from semgan.translate import translate
 
-COLORS = [[0, 0, 0], [200, 30, 30], [30, 200, 30]]
-SIZE, N = 32, 10
-
-
-def _write_pairs(root: Path, colors: list[list[int]] = COLORS, n: int = N) -> tuple[Path, Path]:
-    """A folder dataset of ``n`` 32 px index maps (blocks of K classes) and photos that follow the maps."""
-    maps, photos = root / "maps", root / "photos"
-    maps.mkdir(parents=True)
-    photos.mkdir()
-    names = [f"c{i}" for i in range(len(colors))]
-    (maps / "classes.json").write_text(json.dumps({"names": names, "colors": colors}))
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        blocks = rng.integers(0, len(colors), (4, 4), dtype=np.uint8)
-        labels = np.kron(blocks, np.ones((8, 8), dtype=np.uint8))  # (32, 32)
-        Image.fromarray(labels, mode="L").save(maps / f"m{i:02d}.png")
-        photo = np.asarray(COLORS * 3, dtype=np.uint8)[labels] // 2 + rng.integers(0, 60, (SIZE, SIZE, 3), np.uint8)
-        Image.fromarray(photo.astype(np.uint8)).save(photos / f"m{i:02d}.png")
-    return maps, photos
-
-
-@pytest.fixture
-def pix_cfg(tmp_path: Path) -> RunConfig:
-    maps, photos = _write_pairs(tmp_path / "data")
-    return apply_overrides(get_preset("pix2pix-tiny"), {
-        "data.name": "folder", "data.root": str(maps), "data.photos": str(photos), "data.size": 0,
-        "train.device": "cpu", "model.holdout": 0.2, "eval.metrics": "l1", "eval.every": 10})
+COLORS, SIZE, N = PAIR_COLORS, PAIR_SIZE, PAIR_COUNT
 
 
 def test_smoke_training_through_the_shared_loop(tmp_path, pix_cfg):

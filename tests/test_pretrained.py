@@ -47,9 +47,9 @@ def test_unknown_or_ambiguous_pretrained_is_refused(tmp_path, capsys):
 
 
 def test_every_entry_point_takes_the_pretrained_name(tmp_path, capsys):
-    from semgan.sample import load_run
+    from semgan.model_files import load_generator
 
-    assert load_run("pretrained:shapes").step == 3000
+    assert load_generator("pretrained:shapes").step == 3000
     out = tmp_path / "m.json"
     assert main(["evaluate", "pretrained:shapes", "--metrics", "semantic", "--n", "16", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["semantic"]["validity_fake"] == 1.0

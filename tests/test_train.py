@@ -13,7 +13,8 @@ from helpers import assert_same_state, straight_and_resumed
 from semgan.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from semgan.config import apply_overrides
 from semgan.errors import SemGANError
-from semgan.sample import load_run, sample, write_samples
+from semgan.model_files import load_generator
+from semgan.sample import sample, write_samples
 from semgan.train import train
 
 
@@ -30,7 +31,7 @@ def test_smoke_20_steps_and_valid_samples(tmp_path, tiny_cfg, mode):
     saved = json.loads((out / "config.json").read_text())
     assert saved["config"]["model"]["mode"] == mode and saved["dataset"]["class_names"][1] == "circle"
 
-    run = load_run(out)
+    run = load_generator(out)
     assert run.step == 20 and run.class_names[3] == "square"
     samples = sample(run.G, 10, run.palette, generator=torch.Generator().manual_seed(0))
     assert samples.labels.shape == (10, 64, 64) and samples.labels.dtype == torch.int64

@@ -2,7 +2,7 @@
 
 ::
 
-    gen, tr = semgan.load("runs/semgan"), load_translator("runs/p2p")
+    gen, tr = semgan.load("runs/semgan"), semgan.load("runs/p2p")
     d = dream(gen, tr, n=16, seed=0)               # d.labels (16, H, W), d.maps and d.photos (16, 3, H, W) uint8
     w = interpolate(gen, tr, seed=0, keys=2, frames=16)   # a spherical walk between seeded latents
 
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from semgan.api import LabelMapGenerator
 from semgan.errors import SemGANError
+from semgan.generator import LabelMapGenerator
 from semgan.io import atomic_write
 from semgan.labels import colorize, make_grid, read_label_png, write_label_png, write_rgb_png
 from semgan.sample import latents

@@ -1,15 +1,17 @@
-"""Exported models: a generator's weights as safetensors, its config, and a model card, in one folder.
+"""Exported models: a trained model's networks for use as safetensors, its config, and a model card, in one folder.
 
-``semgan export RUN --out DIR`` writes::
+``semgan export MODEL --out DIR`` writes::
 
-    DIR/model.safetensors   the generator's weights (the moving average when the run kept one); tensors only
+    DIR/model.safetensors   the weights of the family's networks for use (a generator: its moving average when
+                            the run kept one), keys <network>.<parameter>; tensors only
     DIR/config.json         format, semgan version, the run's resolved config, classes, palette, resolution,
-                            the exported step and the run's metrics at the end of training
-    DIR/README.md           the model card: what it draws, how it was trained, how well, how to use it
+                            the networks, the exported step and the run's metrics at that step
+    DIR/README.md           the model card: what it is, how it was trained, how well, how to use it
 
 A safetensors file holds tensors and a JSON header, nothing that runs code when read, so an exported model is
-the safe way to pass a trained generator on. :func:`read_export` checks every tensor's shape against what the
-config builds before reading any tensor data (a hostile header cannot make it allocate more than the file holds).
+the safe way to pass a trained model on. MODEL is anything :mod:`semgan.model_files` reads (a run folder, a
+checkpoint file, an export, ``pretrained:NAME``), of any family; the weights are checked against the networks
+the config builds before anything is written, and read back the same way (:func:`semgan.model_files.read_export`).
 """
 
 from __future__ import annotations
@@ -21,23 +23,27 @@ from typing import Any
 import torch
 
 from semgan import __version__
-from semgan.checkpoint import load_checkpoint
-from semgan.config import RunConfig, SemGANModelConfig, from_dict, to_dict
+from semgan.config import from_dict, to_dict
 from semgan.errors import SemGANError
 from semgan.io import atomic_write, write_json, write_text
 from semgan.metrics import METRICS, headline
+from semgan.model_files import (
+    CARD,
+    CONFIG,
+    EXPORT,
+    FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS,
+    TrainedModel,
+    check_weights,
+    is_export,
+    read_export,
+    read_model,
+)
 from semgan.run_dir import RunDir
+from semgan.tasks import FAMILIES
 
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-CARD = "README.md"
-FORMAT = "semgan-model"
-FORMAT_VERSION = 1
-
-
-def is_export(path: str | Path) -> bool:
-    """Whether ``path`` is an exported model folder."""
-    return (Path(path) / WEIGHTS).is_file() and (Path(path) / CONFIG).is_file()
+__all__ = ["export_model", "is_export", "model_card", "read_export"]
 
 
 def _metrics_at(run: RunDir, step: int) -> dict[str, Any]:
@@ -52,47 +58,44 @@ def _metrics_at(run: RunDir, step: int) -> dict[str, Any]:
     return out
 
 
-def export_model(run: str | Path, out: str | Path, *, which: str = RunDir.LATEST) -> Path:
-    """Export the generator of a run folder's checkpoint ``which`` to the folder ``out`` (new or empty).
+def export_model(source: str | Path, out: str | Path, *, which: str = RunDir.LATEST) -> Path:
+    """Export the model of ``source`` (its checkpoint ``which`` for a run folder) to the folder ``out`` (new or
+    empty).
 
     Returns:
         ``out``.
 
     Raises:
-        SemGANError: for a missing run or checkpoint, a non-SemGAN family, non-finite weights, or an ``out``
-            that already holds something.
+        SemGANError: for a missing or foreign model file, weights that are not finite or do not fit the config,
+            or an ``out`` that already holds something.
     """
     from safetensors.torch import save
 
-    folder, out = RunDir(run), Path(out)
-    if not folder.exists():
-        raise SemGANError(f"{run} is not a semgan run folder (no {RunDir.CONFIG})")
+    out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SemGANError(f"--out {out} exists and is not an empty folder; choose a new one")
-    if not folder.has_checkpoint(which):
-        raise SemGANError(f"no checkpoint {folder.checkpoint_path(which)}; available: "
-                          f"{', '.join(folder.checkpoint_names()) or 'none'}")
-    ckpt = load_checkpoint(folder.checkpoint_path(which))
-    if ckpt.get("family", "semgan") != "semgan" or "G" not in ckpt:
-        raise SemGANError(f"{run} holds a {ckpt.get('family')!r} model; export takes SemGAN and RGB-baseline runs")
-    weights = {k: v.contiguous() for k, v in (ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]).items()}
-    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(v.isfinite().all())]
-    if bad:
-        raise SemGANError(f"{folder.checkpoint_path(which)} holds non-finite weights ({', '.join(bad[:4])}); "
-                          "export an earlier checkpoint")
-    cfg = from_dict(ckpt["config"])
-    data = ckpt["data"]
+    model = read_model(source, which)
+    with torch.device("meta"):
+        nets = FAMILIES.get(model.family).use_networks(model.cfg, model.data)
+    check_weights(model, nets)  # before anything is written: a model that would not load is never exported
+    weights = {f"{name}.{k}": v.contiguous() for name, state in model.weights.items() for k, v in state.items()}
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "semgan_version": __version__,
-        "step": int(ckpt["step"]),
-        "checkpoint": which,
-        "weights": "G_ema" if "G_ema" in ckpt else "G",
-        "config": to_dict(cfg),
-        "data": {k: data[k] for k in ("name", "class_names", "palette", "resolution") if k in data},
-        "metrics": _metrics_at(folder, int(ckpt["step"])),
+        "family": model.family,
+        "networks": sorted(model.weights),
+        "step": model.step,
+        "checkpoint": model.which,
+        "config": to_dict(model.cfg),
+        "data": {k: model.data[k] for k in ("name", "class_names", "palette", "resolution") if k in model.data},
+        "metrics": _metrics_at(model.run, model.step) if model.run is not None else model.metrics,
     }
+    if model.which == EXPORT:  # re-exported: keep what the first export said of its weights
+        first = json.loads((model.source.parent / CONFIG).read_text())
+        doc["checkpoint"], doc["weights"] = first.get("checkpoint", EXPORT), first.get("weights")
+    else:
+        doc["weights"] = _kept(model)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / WEIGHTS, lambda f: f.write(save(weights, metadata={"format": FORMAT})), durable=True)
     write_json(out / CONFIG, doc)
@@ -100,11 +103,16 @@ def export_model(run: str | Path, out: str | Path, *, which: str = RunDir.LATEST
     return out
 
 
+def _kept(model: TrainedModel) -> str:
+    """Which of the checkpoint's weights were exported, in words (the moving average or the raw weights)."""
+    names = set(torch.load(model.source, map_location="meta", weights_only=True, mmap=True))
+    return ", ".join(f"{n}_ema" if f"{n}_ema" in names else n for n in sorted(model.weights))
+
+
 def model_card(doc: dict[str, Any]) -> str:
     """The README.md of an exported model."""
     cfg, data = from_dict(doc["config"]), doc["data"]
-    kind = "SemGAN (per-pixel softmax over the classes)" if cfg.model_as(SemGANModelConfig).mode == "semgan" else \
-        "the RGB baseline (tanh head; maps are its output snapped to the palette)"
+    kind, use = FAMILIES.get(cfg.model.family).describe(cfg)
     rows = "\n".join(f"| {i} | {name} | `{tuple(rgb)}` |"
                      for i, (name, rgb) in enumerate(zip(data["class_names"], data["palette"], strict=True)))
     metrics = "\n".join(f"| {name} (`{m['key']}`) | {m['value']:.4g} | {_better(name)} | {m['step']} | "
@@ -113,20 +121,13 @@ def model_card(doc: dict[str, Any]) -> str:
     train = {k: doc["config"]["train"][k] for k in ("steps", "batch", "lr", "seed")}
     return f"""# semgan model: {name}, {res}×{res}, {len(data['class_names'])} classes
 
-An unconditional generator of semantic label maps: {kind}, trained with semgan {doc['semgan_version']}
-for {doc['step']} steps (checkpoint `{doc['checkpoint']}`, weights `{doc['weights']}`). Its output is a map of
-class indices; the palette below renders it in colour.
+{kind[0].upper() + kind[1:]}, trained with semgan {doc['semgan_version']} for {doc['step']} steps (checkpoint
+`{doc['checkpoint']}`, weights `{doc.get('weights') or ', '.join(doc.get('networks', ['G']))}`). Its maps are class
+indices; the palette below renders them in colour.
 
 ## Use
 
-```bash
-semgan sample THIS_FOLDER --n 16 --seed 0 --out samples
-```
-
-```python
-import semgan
-maps = semgan.load("THIS_FOLDER").sample(16, seed=0)   # maps.labels (16, H, W), maps.images, maps.probs
-```
+{use}
 
 ## Classes
 
@@ -151,50 +152,3 @@ MS-SSIM is judged by its gap to the reals' own value (`ms_ssim_gap`), not by the
 
 def _better(name: str) -> str:
     return "higher" if name in METRICS and METRICS.get(name).higher_is_better else "lower"
-
-
-def read_export(path: str | Path) -> tuple[RunConfig, dict[str, Any], int, dict[str, torch.Tensor]]:
-    """Read an exported model: (config, data description, step, generator weights).
-
-    The generator is built on the ``meta`` device from the config and every tensor's shape in the file's header
-    is checked against it before any tensor is read.
-
-    Raises:
-        SemGANError: for a folder that is not an export, a newer format, or weights that do not fit the config.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    from semgan.models import Generator
-
-    path = Path(path)
-    if not is_export(path):
-        raise SemGANError(f"{path} is not an exported semgan model (expected {WEIGHTS} and {CONFIG})")
-    try:
-        doc = json.loads((path / CONFIG).read_text())
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise ValueError(f"format is not {FORMAT!r}")
-    except (OSError, ValueError) as exc:
-        raise SemGANError(f"{path / CONFIG} is not a semgan model config: {exc}") from exc
-    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
-        raise SemGANError(f"{path} is format {doc['format_version']} (semgan {doc.get('semgan_version')}); this "
-                          f"semgan ({__version__}) reads format {FORMAT_VERSION} and older")
-    try:
-        cfg, data = from_dict(doc["config"]), doc["data"]
-        num_classes, resolution = len(data["class_names"]), int(data["resolution"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SemGANError(f"{path / CONFIG}: incomplete model description ({exc})") from exc
-    with torch.device("meta"):
-        G = Generator(cfg.model_as(SemGANModelConfig, str(path)), num_classes, resolution)
-        expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
-    try:
-        with safe_open(str(path / WEIGHTS), framework="pt") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict
-            if shapes != expected:
-                wrong = sorted(set(shapes) ^ set(expected)) or [k for k in expected if shapes[k] != expected[k]]
-                raise SemGANError(f"{path / WEIGHTS} does not fit its config: {', '.join(wrong[:4])} "
-                                  f"({len(wrong)} tensors differ in name or shape)")
-            weights = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError) as exc:
-        raise SemGANError(f"cannot read {path / WEIGHTS}: {exc}") from exc
-    return cfg, data, int(doc.get("step", 0)), weights
-

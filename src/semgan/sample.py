@@ -1,16 +1,14 @@
-"""Sampling: latents -> generator -> label maps and colour images; loading a trained generator from a run."""
+"""Sampling: latents -> generator -> label maps and colour images, and writing them as PNGs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from semgan.checkpoint import build_with_weights, load_checkpoint
-from semgan.config import RunConfig, SemGANModelConfig, from_dict
+from semgan.config import RunConfig, SemGANModelConfig
 from semgan.errors import SemGANError
 from semgan.labels import (
     argmax,
@@ -22,7 +20,6 @@ from semgan.labels import (
     write_rgb_png,
 )
 from semgan.models import Generator
-from semgan.run_dir import RunDir, find_checkpoint
 
 GRID_SEED_OFFSET = 1_000_003  # the fixed sample-grid latents come from their own seed
 
@@ -107,50 +104,6 @@ def grid_latents(cfg: RunConfig, n: int = 16) -> torch.Tensor:
 def grid_image(G: Generator, z: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
     """A (3, H', W') uint8 grid of G's pictures of ``z``, four per row."""
     return make_grid(render(G, z, palette).images, nrow=4)
-
-
-@dataclass(frozen=True)
-class LoadedRun:
-    """A trained generator with what is needed to interpret its output."""
-
-    G: Generator
-    cfg: RunConfig
-    step: int
-    class_names: tuple[str, ...]
-    palette: torch.Tensor
-
-
-def load_run(run: str | Path, *, which: str = "latest", device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild the generator of a run folder, a checkpoint file or an exported model folder
-    (:mod:`semgan.export`), and load its weights (a run's moving average of G when it kept one).
-
-    Weights are checked against the generator the config builds, and for being finite, before the generator
-    is allocated.
-    """
-    from semgan.export import is_export, read_export
-    from semgan.pretrained import resolve
-
-    path = resolve(run)  # "pretrained:NAME" is the shipped model's folder
-    if is_export(path):
-        cfg, data, step, weights = read_export(path)
-        source = path / "model.safetensors"
-    else:
-        source = find_checkpoint(path, which)
-        ckpt: dict[str, Any] = load_checkpoint(source, map_location="cpu")
-        cfg, family = from_dict(ckpt["config"]), ckpt.get("family", "semgan")
-        if family != "semgan" or "G" not in ckpt:
-            raise SemGANError(f"{source} holds a {family!r} model; sampling label maps needs a SemGAN or RGB-baseline "
-                              "run")
-        data, step = ckpt["data"], int(ckpt["step"])
-        weights = ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]  # the moving average, when trained with one
-    num_classes, resolution = len(data["class_names"]), int(data["resolution"])
-    hint = (f" Use an earlier checkpoint (--checkpoint; available: "
-            f"{', '.join(RunDir(source.parent.parent).checkpoint_names())})" if source.suffix == ".pt" else "")
-    model_cfg = cfg.model_as(SemGANModelConfig, str(source))
-    G = build_with_weights(lambda: Generator(model_cfg, num_classes, resolution), weights, source, "generator", hint)
-    G.to(device).eval()
-    return LoadedRun(G=G, cfg=cfg, step=step, class_names=tuple(data["class_names"]),
-                     palette=torch.as_tensor(data["palette"], dtype=torch.uint8))
 
 
 def write_samples(samples: Samples, out: str | Path, *, grid_n: int = 16) -> Path:

@@ -2,7 +2,7 @@
 
 ::
 
-    tr = load_translator("runs/p2p")                   # a pix2pix run folder or checkpoint
+    tr = load_translator("runs/p2p")                   # semgan.model_files: a pix2pix run, checkpoint or export
     photos = tr(labels)                                # (N, H, W) class indices -> (N, 3, H, W) uint8
 
 Translation runs the generator as the pix2pix paper does at test time: batch-norm statistics of each image
@@ -15,17 +15,14 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from semgan.checkpoint import build_with_weights, load_checkpoint
-from semgan.config import Pix2PixModelConfig, RunConfig, from_dict
+from semgan.config import Pix2PixModelConfig, RunConfig
 from semgan.errors import SemGANError
 from semgan.labels import colorize, one_hot, rgb_to_uint8, uint8_to_rgb
-from semgan.models.pix2pix import UnetGenerator, build_networks
-from semgan.run_dir import find_checkpoint
+from semgan.models.pix2pix import UnetGenerator
 
 
 def encode_labels(labels: torch.Tensor, encoding: str, palette: torch.Tensor) -> torch.Tensor:
@@ -118,20 +115,3 @@ class Translator:
         if self.model_cfg.input == "color" and not torch.equal(palette.cpu(), self.palette.cpu()):
             raise SemGANError(f"{what} renders its classes in other colours than the translator {self.source}, whose "
                               "input is the colour map (model.input=color); the colours must match")
-
-
-def load_translator(run: str | Path, *, which: str = "latest", device: str | torch.device = "cpu") -> Translator:
-    """The pix2pix generator of a run folder or checkpoint file, checked before it is built."""
-    source = find_checkpoint(run, which)
-    ckpt: dict[str, Any] = load_checkpoint(source, map_location="cpu")
-    family = ckpt.get("family", "semgan")
-    if family != "pix2pix":
-        raise SemGANError(f"{source} holds a {family!r} model; a translator is a pix2pix run "
-                          "(semgan pix2pix train)")
-    cfg = from_dict(ckpt["config"])
-    data = ckpt["data"]
-    m, K, size = cfg.model_as(Pix2PixModelConfig, str(source)), len(data["class_names"]), int(data["resolution"])
-    weights = ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"]  # the moving average, when trained with one
-    G = build_with_weights(lambda: build_networks(m, K, size)[0], weights, source, "translator")
-    return Translator(G=G.to(device), cfg=cfg, step=int(ckpt["step"]), class_names=tuple(data["class_names"]),
-                      palette=torch.as_tensor(data["palette"], dtype=torch.uint8).to(device), source=source)

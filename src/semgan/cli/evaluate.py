@@ -69,11 +69,11 @@ def add_metrics(sub: SubParsers) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from semgan.data import dataset_from_config
     from semgan.evaluate import evaluate_generator
-    from semgan.sample import load_run
+    from semgan.model_files import load_generator
 
     if args.out:
         writable_file(args.out)
-    run = load_run(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
+    run = load_generator(args.run, args.checkpoint, resolve_device(args.device, key="--device"))
     dataset = dataset_from_config(run.cfg.data, root=str(args.data_root) if args.data_root else None)
     if list(dataset.class_names) != list(run.class_names):
         raise SemGANError(f"the run was trained on classes {list(run.class_names)}; "

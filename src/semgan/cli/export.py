@@ -1,4 +1,4 @@
-"""``semgan export``: a run's generator as a safe model folder."""
+"""``semgan export``: a trained model's networks for use as a safe model folder."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def add_export(subparsers: SubParsers) -> None:
     """Add the ``export`` command."""
     p = subparsers.add_parser(
-        "export", help="write a run's generator as a safe model folder (safetensors, config, model card)",
-        description="Export the generator of a training run as DIR/model.safetensors, DIR/config.json and a model "
-        "card DIR/README.md. `semgan sample`, `semgan evaluate` and semgan.sample.load_run take the folder.",
+        "export", help="write a trained model as a safe model folder (safetensors, config, model card)",
+        description="Export a trained model (a generator: its moving average when the run kept one; a pix2pix "
+        "translator) as DIR/model.safetensors, DIR/config.json and a model card DIR/README.md. `semgan sample`, "
+        "`semgan evaluate`, `semgan dream` and semgan.load take the folder.",
     )
-    p.add_argument("run", type=Path, help="a training run folder")
+    p.add_argument("run", type=Path, help="a run folder, a checkpoint file, an exported folder or pretrained:NAME")
     p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
     p.add_argument("--checkpoint", default=RunDir.LATEST, help="latest, or best-<metric>")
     p.set_defaults(func=_cmd_export)

@@ -14,12 +14,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from semgan.config import SemGANModelConfig
-    from semgan.sample import load_run, sample, write_samples
+    from semgan.model_files import load_generator
+    from semgan.sample import sample, write_samples
 
     args.run = _source(args)
     if args.seeds is not None:
         return _sample_seeds(args)
-    run = load_run(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
+    run = load_generator(args.run, args.checkpoint, resolve_device(args.device, key="--device"))
     samples = sample(run.G, args.n, run.palette, generator=torch.Generator().manual_seed(args.seed),
                      progress=not args.no_progress)
     out = write_samples(samples, args.out)
@@ -38,16 +39,17 @@ def _source(args: argparse.Namespace) -> Path:
     if args.pretrained and args.checkpoint != "latest":
         raise SemGANError(f"--pretrained {args.pretrained} is one exported model; it has no checkpoint "
                           f"{args.checkpoint!r} (leave --checkpoint out)")
-    return pretrained_path(args.pretrained) if args.pretrained else args.run  # load_run resolves pretrained:NAME
+    return pretrained_path(args.pretrained) if args.pretrained else args.run  # model_files resolves pretrained:NAME
 
 
 def _sample_seeds(args: argparse.Namespace) -> int:
     """``sample --seeds 0-35,40``: one map per seed, ``color/seed0000.png`` and ``labels/seed0000.png``."""
-    from semgan.api import load, parse_seeds
+    from semgan.api import parse_seeds
     from semgan.labels import make_grid, write_label_png, write_rgb_png
+    from semgan.model_files import load_generator
 
     seeds = parse_seeds(args.seeds)
-    gen = load(args.run, checkpoint=args.checkpoint, device=args.device)
+    gen = load_generator(args.run, args.checkpoint, resolve_device(args.device, key="--device"))
     out: Path = args.out
     names = [f"seed{s:04d}.png" for s in seeds]
     clash = [n for n in names if (out / "color" / n).exists() or (out / "labels" / n).exists()]
@@ -87,12 +89,11 @@ def add_sample(sub: SubParsers) -> None:
 
 
 def _cmd_dream(args: argparse.Namespace) -> int:
-    from semgan.api import load
     from semgan.dream import check_pair, dream, interpolate, write_dream, write_walk
-    from semgan.translate import load_translator
+    from semgan.model_files import load_generator, load_translator
 
     device = resolve_device(args.device, key="--device")
-    gen = load(args.generator, checkpoint=args.checkpoint, device=device)
+    gen = load_generator(args.generator, args.checkpoint, device)
     tr = load_translator(args.translator, device=device)
     check_pair(gen, tr, f"the generator {args.generator}")
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):

@@ -76,9 +76,9 @@ def add_train(sub: SubParsers) -> None:
 
 def _cmd_translate(args: argparse.Namespace) -> int:
     from semgan.dream import translate_folder
-    from semgan.translate import load_translator
+    from semgan.model_files import load_translator
 
-    tr = load_translator(args.run, which=args.checkpoint, device=resolve_device(args.device, key="--device"))
+    tr = load_translator(args.run, args.checkpoint, resolve_device(args.device, key="--device"))
     out = translate_folder(tr, args.labels, args.out, seed=args.seed)
     print(f"translated {args.labels} with {tr.source} (step {tr.step}) -> {out}/photos, {out}/grid.png")
     return 0

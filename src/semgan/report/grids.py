@@ -53,9 +53,10 @@ def write_grids(run: RunResult, grids: Path) -> tuple[tuple[Image, str] | None, 
     dest = grids / f"{run.name}-best-swd.png"
     image = Image(f"{grids.name}/{dest.name}", f"{run.name} samples at the best-SWD step")
     if folder.has_checkpoint("best-swd"):
-        from semgan.sample import grid_image, grid_latents, load_run
+        from semgan.model_files import load_generator
+        from semgan.sample import grid_image, grid_latents
 
-        loaded = load_run(folder.checkpoint_path("best-swd"))
+        loaded = load_generator(folder.checkpoint_path("best-swd"))
         write_rgb_png(dest, grid_image(loaded.G, grid_latents(loaded.cfg), loaded.palette))
         return latest, (image, f"best SWD avg, step {loaded.step}")
     steps = folder.sample_steps()

@@ -16,7 +16,7 @@ methods over other data. A family also says which data it loads (``load_data``: 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ from torch import nn
 from semgan.config import MODEL_FAMILIES, EvalConfig, ModelSection, RunConfig
 from semgan.data import LabelDataset
 from semgan.registry import Registry
+
+if TYPE_CHECKING:
+    from semgan.model_files import TrainedModel
 
 
 class Task(Protocol):
@@ -69,11 +72,30 @@ class Task(Protocol):
 
 
 class TaskBuilder(Protocol):
-    """A family's task class: ``build(cfg, dataset, engine) -> Task``, and the data it trains on."""
+    """A family's task class: ``build(cfg, dataset, engine) -> Task``, the data it trains on, and how a trained
+    model of the family is put to use (:mod:`semgan.model_files` calls the last four)."""
 
     def __call__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> Task: ...
 
     def load_data(self, cfg: RunConfig) -> LabelDataset: ...
+
+    def use_weights(self, ckpt: dict[str, Any]) -> dict[str, Any]:
+        """The state dicts a model for use takes from a checkpoint, by network name (the moving average of a
+        network when the run kept one)."""
+        ...
+
+    def use_networks(self, cfg: RunConfig, data: dict[str, Any]) -> dict[str, nn.Module]:
+        """The networks for use, freshly built (called on the meta device to check a file's shapes); ``data`` is
+        the training data's description (``class_names``, ``palette``, ``resolution``)."""
+        ...
+
+    def for_use(self, model: TrainedModel, networks: dict[str, nn.Module]) -> Any:
+        """The object users call (a generator that samples maps, a translator), from the loaded networks."""
+        ...
+
+    def describe(self, cfg: RunConfig) -> tuple[str, str]:
+        """For a model card: what the model is, in a phrase, and a Markdown block showing how to use it."""
+        ...
 
 
 FAMILIES: Registry[TaskBuilder] = Registry("model family")

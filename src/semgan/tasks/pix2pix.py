@@ -16,7 +16,7 @@ generator as the paper does at test time: batch statistics of the one image, dro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -29,9 +29,12 @@ from semgan.ema import EMA
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, rgb_to_uint8, uint8_to_rgb
 from semgan.metrics import METRICS, compute_metrics
-from semgan.models.pix2pix import build_networks
+from semgan.models.pix2pix import UnetGenerator, build_networks
 from semgan.tasks.base import load_parts_state, parts_state, register_family
-from semgan.translate import encode_labels, translate
+
+if TYPE_CHECKING:
+    from semgan.model_files import TrainedModel
+from semgan.translate import Translator, encode_labels, translate
 
 GRID_PAIRS = 6  # maps in the sample grid (held-out ones first)
 
@@ -59,6 +62,38 @@ class Pix2PixTask:
     @staticmethod
     def load_data(cfg: RunConfig) -> LabelDataset:
         return pairs_from_config(cfg.data)
+
+    # ----------------------------------------------------------------------------- a trained model for use
+
+    @staticmethod
+    def use_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
+        return {"G": ckpt["G_ema"] if "G_ema" in ckpt else ckpt.get("G")}  # the moving average, when kept
+
+    @staticmethod
+    def use_networks(cfg: RunConfig, data: dict[str, Any]) -> dict[str, torch.nn.Module]:
+        m = cfg.model_as(Pix2PixModelConfig)
+        return {"G": build_networks(m, len(data["class_names"]), int(data["resolution"]))[0]}
+
+    @staticmethod
+    def for_use(model: TrainedModel, networks: dict[str, torch.nn.Module]) -> Translator:
+        G = networks["G"]
+        assert isinstance(G, UnetGenerator)
+        return Translator(G=G, cfg=model.cfg, step=model.step, class_names=model.class_names,
+                          palette=model.palette.to(next(G.parameters()).device), source=model.source)
+
+    @staticmethod
+    def describe(cfg: RunConfig) -> tuple[str, str]:
+        m = cfg.model_as(Pix2PixModelConfig)
+        use = """```bash
+semgan pix2pix translate THIS_FOLDER --labels MAPS_DIR --out photos
+semgan dream --generator GENERATOR --translator THIS_FOLDER --n 16 --out dreams
+```
+
+```python
+from semgan.model_files import load_translator
+photos = load_translator("THIS_FOLDER")(labels)   # (N, H, W) class indices -> (N, 3, H, W) uint8
+```"""
+        return f"a pix2pix translator from label maps ({m.input} input) to photos", use
 
     def __init__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> None:
         self.cfg, self.dataset, self.engine = cfg, dataset, engine

@@ -16,7 +16,7 @@ N processes train on the same samples; batch statistics are taken over the globa
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,7 @@ from semgan.data.sampler import EpochSampler
 from semgan.ema import EMA
 from semgan.errors import SemGANError
 from semgan.evaluate import evaluate_generator
+from semgan.generator import LabelMapGenerator
 from semgan.labels import colorize, one_hot, uint8_to_rgb
 from semgan.losses import (
     class_prior,
@@ -46,6 +47,9 @@ from semgan.parallel import sync_batchnorm
 from semgan.sample import grid_image, grid_latents, latents
 from semgan.tasks.base import load_parts_state, parts_state, register_family
 
+if TYPE_CHECKING:
+    from semgan.model_files import TrainedModel
+
 
 @register_family(SemGANModelConfig)
 class SemGANTask:
@@ -60,6 +64,36 @@ class SemGANTask:
     @staticmethod
     def load_data(cfg: RunConfig) -> LabelDataset:
         return dataset_from_config(cfg.data)
+
+    # ----------------------------------------------------------------------------- a trained model for use
+
+    @staticmethod
+    def use_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
+        return {"G": ckpt["G_ema"] if "G_ema" in ckpt else ckpt.get("G")}  # the moving average, when kept
+
+    @staticmethod
+    def use_networks(cfg: RunConfig, data: dict[str, Any]) -> dict[str, torch.nn.Module]:
+        return {"G": Generator(cfg.model_as(SemGANModelConfig), len(data["class_names"]), int(data["resolution"]))}
+
+    @staticmethod
+    def for_use(model: TrainedModel, networks: dict[str, torch.nn.Module]) -> LabelMapGenerator:
+        G = networks["G"]
+        assert isinstance(G, Generator)
+        return LabelMapGenerator(G, model.class_names, model.palette, model.step, cfg=model.cfg, source=model.source)
+
+    @staticmethod
+    def describe(cfg: RunConfig) -> tuple[str, str]:
+        kind = ("SemGAN (per-pixel softmax over the classes)" if cfg.model_as(SemGANModelConfig).mode == "semgan" else
+                "the RGB baseline (tanh head; maps are its output snapped to the palette)")
+        use = """```bash
+semgan sample THIS_FOLDER --n 16 --seed 0 --out samples
+```
+
+```python
+import semgan
+maps = semgan.load("THIS_FOLDER").sample(16, seed=0)   # maps.labels (16, H, W), maps.images, maps.probs
+```"""
+        return f"an unconditional generator of semantic label maps: {kind}", use
 
     def __init__(self, cfg: RunConfig, dataset: LabelDataset, engine: Any) -> None:
         self.cfg, self.dataset, self.engine = cfg, dataset, engine
