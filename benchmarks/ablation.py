@@ -56,6 +56,7 @@ SWITCHES: dict[str, dict[str, object]] = {
     "prior": {"model.class_prior": 1.0},  # SemGAN only: a floor under every class's share and presence rate
     "prior0.1": {"model.class_prior": 0.1},
     "prior0.01": {"model.class_prior": 0.01},
+    "decay": {"train.lr_decay": 0.3},  # both learning rates down linearly over the last 30 % of the steps
     "guard": {"train.guard_rollbacks": 3},  # roll back to the last healthy checkpoint when a class is lost
     "noprior": {"model.class_prior": 0.0},  # the CPU presets without their class prior ...
     "noguard": {"train.guard_rollbacks": 0},  # ... or their collapse guard (both: the presets before issue 23)

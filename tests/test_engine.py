@@ -178,3 +178,36 @@ def test_ema_of_g_samples_and_resumes(tmp_path, tiny_cfg):
     run = load_generator(straight)
     assert torch.equal(run.G.to_out.weight, a["G_ema"]["to_out.weight"]), "sampling uses the moving average"
     assert not torch.equal(a["G_ema"]["to_out.weight"], a["G"]["to_out.weight"])
+
+
+def test_lr_decay_follows_its_schedule_and_resumes_bit_for_bit(tmp_path, tiny_cfg, monkeypatch):
+    import os
+    import signal
+
+    from semgan.train import TrainingInterrupted
+
+    cfg = apply_overrides(tiny_cfg, {"train.lr_decay": 0.5})  # 20 steps: constant for 10, then down over 10
+    assert [cfg.train.lr_factor(s) for s in (0, 9, 10, 15, 19)] == [1.0, 1.0, 1.0, 0.5, 0.1]
+    straight = train(cfg, tmp_path / "straight", progress=False)
+    real_step = SemGANTask.train_step
+
+    def stopped_at_13(self, step):  # the run is interrupted inside the decay, then resumed
+        if step == 12:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(self, step)
+
+    monkeypatch.setattr(SemGANTask, "train_step", stopped_at_13)
+    with pytest.raises(TrainingInterrupted, match="at step 13"):
+        train(cfg, tmp_path / "split", progress=False)
+    monkeypatch.undo()
+    resumed = train(cfg, tmp_path / "split", resume=True, progress=False)
+    a, b = (load_checkpoint(r / "checkpoints" / "latest.pt") for r in (straight, resumed))
+    assert_same_state(a, b)
+    assert a["opt_G"]["param_groups"][0]["lr"] == pytest.approx(cfg.train.lr * 0.1)
+    plain = load_checkpoint(train(tiny_cfg, tmp_path / "plain", progress=False) / "checkpoints" / "latest.pt")
+    assert plain["opt_G"]["param_groups"][0]["lr"] == cfg.train.lr
+    assert not torch.equal(plain["G"]["stem.weight"], a["G"]["stem.weight"])
+    with pytest.raises(SemGANError, match="train.steps .*the learning rate decays over the last train.lr_decay"):
+        train(apply_overrides(cfg, {"train.steps": 30}), tmp_path / "straight", resume=True, progress=False)
+    with pytest.raises(SemGANError, match=r"train.lr_decay=1.5; expected a share of the steps in \[0, 1\]"):
+        apply_overrides(tiny_cfg, {"train.lr_decay": 1.5})

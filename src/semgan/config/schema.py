@@ -269,6 +269,8 @@ class TrainConfig(Section):
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8
+    lr_decay: float = 0.0  # share of the run's last steps over which every learning rate falls linearly towards 0
+    #                        (pix2pix's reference: the last half), so that the run ends on a settled model; 0 = off
     guard_rollbacks: int = 0  # collapse guard: when an evaluation finds a class the samples no longer draw, go
     #                           back to the last healthy checkpoint with fresh random streams, at most this many
     #                           times in a run (then stop); needs eval.every and the "structure" metric; 0 = off
@@ -295,6 +297,21 @@ class TrainConfig(Section):
                 raise SemGANError(f"train.{name}={getattr(self, name)}; expected a value in [0, 1)")
         if self.eps <= 0:
             raise SemGANError(f"train.eps={self.eps}; expected > 0")
+        if not 0.0 <= self.lr_decay <= 1.0:
+            raise SemGANError(f"train.lr_decay={self.lr_decay}; expected a share of the steps in [0, 1]")
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' share of ``train.lr`` at step ``step`` (0-based): 1, then linearly down over the
+        last ``lr_decay`` of the run (the last step still takes ``1 / decay steps`` of it)."""
+        decay = round(self.lr_decay * self.steps)
+        return 1.0 if decay <= 0 else min(1.0, (self.steps - step) / decay)
+
+    def steps_schedule(self) -> str | None:
+        """Like :meth:`ModelSection.steps_schedule`, for the learning-rate decay."""
+        if self.lr_decay > 0:
+            return ("the learning rate decays over the last train.lr_decay of train.steps; a resume keeps "
+                    "train.steps (start a new run for a longer one)")
+        return None
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ class Engine:
         self.sync: BatchSync = (
             BatchSync(self.env.world, self.env.rank) if self.env.active else LOCAL
         )
+        self.lr_factor = cfg.lr_factor
+        self.optimizers: list[tuple[torch.optim.Optimizer, float]] = []  # (optimizer, its base learning rate)
 
     # ------------------------------------------------------------------------------------------- building
 
@@ -103,9 +105,11 @@ class Engine:
         else the multi-tensor ``foreach`` implementation."""
         params = list(params)
         try:
-            return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, fused=True)
+            opt = torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, fused=True)
         except (RuntimeError, TypeError):
-            return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, foreach=True)
+            opt = torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, foreach=True)
+        self.optimizers.append((opt, lr))  # begin_step follows train.lr_decay's schedule for it
+        return opt
 
     # ------------------------------------------------------------------------------------------- stepping
 
@@ -127,6 +131,14 @@ class Engine:
             self.scaler.step(optimizer)
         else:
             optimizer.step()
+
+    def begin_step(self, step: int) -> None:
+        """Before training step ``step``: every optimizer's learning rate from the schedule (``train.lr_decay``).
+        Set from the step alone, so a resumed run follows it exactly."""
+        factor = self.lr_factor(step)
+        for opt, lr in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
 
     def end_step(self) -> None:
         """After every optimizer of a training step has stepped: adapt the fp16 loss scale."""

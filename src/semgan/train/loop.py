@@ -88,7 +88,7 @@ def check_out_dir(run: RunDir, cfg: RunConfig, resume: bool) -> None:
             raise SemGANError(f"{out} is not a semgan run (no {RunDir.CONFIG}); cannot --resume it")
         raise SemGANError(f"nothing to resume in {out}: it holds no run; drop --resume to start one")
     free: tuple[str, ...] = RESUME_FREE_KEYS
-    schedule = cfg.model.steps_schedule()
+    schedule = cfg.model.steps_schedule() or cfg.train.steps_schedule()
     if schedule is not None:
         free = tuple(k for k in free if k != "train.steps")
     changed = diff(run.read_config(), cfg, ignore=free)
@@ -350,6 +350,7 @@ def fit(
             elif evaluator is not None and evaluator.due(step) and env.broadcast(evaluator.missing(step)):
                 _evaluate(evaluator, task, step, logger, stop, env)  # abandoned by a stop signal last time
             while step < t.steps:
+                engine.begin_step(step)
                 pending.append(task.train_step(step))
                 engine.end_step()
                 step += 1
