@@ -98,3 +98,19 @@ def test_wrong_size_is_refused():
 
     with pytest.raises(SemGANError, match="64x64"):
         load_dataset("shapes", size=128)
+
+
+def test_rendered_photos_pair_every_map_and_follow_its_classes():
+    from semgan.config import DataConfig
+    from semgan.data import pairs_from_config
+    from semgan.data.shapes import PHOTO_COLORS, make_shape_pairs
+
+    pairs = pairs_from_config(DataConfig(name="shapes"))  # no folder needed
+    assert pairs.photos is not None and pairs.photos.shape == (2916, 3, 64, 64) and pairs.photos.dtype == torch.uint8
+    assert torch.equal(pairs.photos, make_shape_pairs(0).photos), "seeded"
+    assert not torch.equal(pairs.photos, make_shape_pairs(1).photos)
+    # each class's pixels are nearest to its own photo colour on average (what a segmenter learns from)
+    colors = torch.tensor(PHOTO_COLORS, dtype=torch.float32)
+    for k in range(4):
+        mean = pairs.photos[:64].permute(0, 2, 3, 1)[pairs.labels[:64] == k].float().mean(0)
+        assert int((colors - mean).norm(dim=1).argmin()) == k

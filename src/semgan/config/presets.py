@@ -5,6 +5,7 @@ Why the CPU presets differ from the paper is documented with the experiments in 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from semgan.config.schema import (
@@ -81,6 +82,10 @@ add_preset(
     ),
     "a few-second smoke configuration (tests, CI); learns nothing useful",
 )
+# Every family has a <family>-tiny preset that trains in seconds without data files: the family conformance
+# tests (tests/test_families.py) run each through the same contract.
+add_preset("semgan-tiny", replace(get_preset("tiny"), eval=EvalConfig(metrics=("swd", "structure"), n=32)),
+           "the tiny preset, scored with SWD and the structure metrics at the end (the family conformance tests)")
 
 
 def _paper_preset(dataset: str, classes: str, lr: float, ld: int, ks: int) -> RunConfig:
@@ -169,7 +174,9 @@ add_preset("pix2pix-facades-cpu", _pix2pix_preset("facades", 7000, 32, 3500),
            "on one core); 10% held out")
 add_preset(
     "pix2pix-tiny",
-    RunConfig(data=DataConfig(name="facades", size=32), model=Pix2PixModelConfig(ngf=4, ndf=4),
-              train=TrainConfig(steps=20, batch=2, lr=2e-4, log_every=5, sample_every=10, ckpt_every=10)),
-    "a seconds-long pix2pix smoke configuration at 32 px (tests); learns nothing useful",
+    RunConfig(data=DataConfig(name="shapes"), model=Pix2PixModelConfig(ngf=4, ndf=4),
+              train=TrainConfig(steps=20, batch=2, lr=2e-4, log_every=5, sample_every=10, ckpt_every=10),
+              eval=EvalConfig(metrics=("l1",), n=8)),
+    "a seconds-long pix2pix smoke configuration on Colored Shapes and their rendered photos (tests; no data "
+    "needed); learns nothing useful",
 )

@@ -34,6 +34,8 @@ SourceFactory = Callable[[DataConfig], DataSource]
 SOURCES: Registry[SourceFactory] = Registry("file-backed dataset")
 
 _PAIRED: set[str] = set()
+#: Generated datasets that also make a photo of every map (no folder to read): name -> loader of the pairs.
+GENERATED_PAIRS: Registry[Loader] = Registry("generated paired dataset")
 
 
 def register_source(name: str, *, paired: bool = False) -> Callable[[SourceFactory], SourceFactory]:
@@ -62,7 +64,7 @@ def register_source(name: str, *, paired: bool = False) -> Callable[[SourceFacto
 
 def paired_datasets() -> tuple[str, ...]:
     """The datasets whose maps have photos: what pix2pix trains on."""
-    return tuple(sorted(_PAIRED))
+    return tuple(sorted(_PAIRED | set(GENERATED_PAIRS)))
 
 
 def data_config(
@@ -105,6 +107,8 @@ def pairs_from_config(cfg: DataConfig) -> LabelDataset:
     ``cityscapes-pix2pix``), Cityscapes with ``leftImg8bit`` (``cityscapes``), or your ``folder`` of maps with
     ``data.photos``, a folder of photos named like the maps.
     """
+    if cfg.name in GENERATED_PAIRS:
+        return GENERATED_PAIRS.get(cfg.name)(cfg)
     if cfg.name not in _PAIRED:
         raise SemGANError(f"dataset {cfg.name!r} has no photos to pair with its maps; pix2pix needs one of "
                           f"{', '.join(paired_datasets())}")

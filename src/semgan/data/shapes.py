@@ -18,7 +18,7 @@ import torch
 
 from semgan.config import DataConfig
 from semgan.data.dataset import LabelDataset
-from semgan.data.registry import DATASETS
+from semgan.data.registry import DATASETS, GENERATED_PAIRS
 from semgan.errors import SemGANError
 
 SIZE = 64
@@ -70,9 +70,47 @@ def make_shapes(seed: int = 0) -> LabelDataset:
     )
 
 
+# What the "photos" of Colored Shapes paint each class with: colours unlike the palette's, so that a translator
+# learns a mapping rather than a copy, and a texture per class (none, horizontal, vertical and checked stripes).
+PHOTO_COLORS = ((70, 60, 50), (90, 160, 230), (60, 150, 70), (220, 80, 60))
+
+
+def render_photos(labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A synthetic photo of each map: its classes in ``PHOTO_COLORS`` with a stripe texture per class, lit from
+    above (rows darken downwards) and with seeded pixel noise. (N, H, W) uint8 labels -> (N, 3, H, W) uint8.
+
+    Paired data that needs no download: pix2pix can be trained and tested on Colored Shapes, and a segmenter
+    separates its classes by colour and texture alike.
+    """
+    N, H, W = labels.shape
+    g = torch.Generator().manual_seed(seed + 7)
+    base = torch.tensor(PHOTO_COLORS, dtype=torch.float32)[labels.long()].permute(0, 3, 1, 2)  # (N, 3, H, W)
+    ii, jj = torch.arange(H).view(H, 1), torch.arange(W).view(1, W)
+    textures = torch.stack([torch.zeros(H, W), (ii % 4 < 2).float().expand(H, W),
+                            (jj % 4 < 2).float().expand(H, W), ((ii // 3 + jj // 3) % 2).float()])  # (4, H, W)
+    texture = textures[labels.long(), ii, jj]  # (N, H, W): each pixel its class's texture
+    light = 1.1 - 0.3 * (ii.float() / max(H - 1, 1))  # (H, 1)
+    photo = base * light * (0.85 + 0.15 * texture[:, None]) + 12 * torch.randn(N, 3, H, W, generator=g)
+    return photo.round().clamp(0, 255).to(torch.uint8)
+
+
+def make_shape_pairs(seed: int = 0) -> LabelDataset:
+    """Colored Shapes with a synthetic photo of every map (:func:`render_photos`), for pix2pix."""
+    maps = make_shapes(seed)
+    return LabelDataset(name=maps.name, labels=maps.labels, class_names=maps.class_names, palette=maps.palette,
+                        meta={**maps.meta, "photos": "rendered"}, photos=render_photos(maps.labels, seed))
+
+
 @DATASETS.register("shapes")
 def _load_shapes(cfg: DataConfig) -> LabelDataset:
     """Colored Shapes from ``cfg.seed`` (``root``, ``classes``, ``split`` and ``skip_bad`` do not apply)."""
     if cfg.size not in (0, SIZE):
         raise SemGANError(f"Colored Shapes is defined at {SIZE}x{SIZE}; got data.size={cfg.size}")
     return make_shapes(cfg.seed)
+
+
+@GENERATED_PAIRS.register("shapes")
+def _load_shape_pairs(cfg: DataConfig) -> LabelDataset:
+    """Colored Shapes with their rendered photos (``data.seed`` seeds both)."""
+    _load_shapes(cfg)  # the same checks
+    return make_shape_pairs(cfg.seed)
