@@ -115,8 +115,8 @@ def class_prior(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Tens
     a scalar.
 
     The floor is first read without a graph: while every class is above it (healthy training, nearly every
-    step) the result is a constant 0 and backward skips the prior, which took ~12 % of a shapes-cpu step
-    (docs/benchmarks.md). The zero gradient it would have added changes no bit of the update.
+    step) the result is a constant 0 and backward skips the prior (its cost: docs/benchmarks.md). The zero
+    gradient it would have added changes no bit of the update.
     """
     if logits.requires_grad and torch.is_grad_enabled():
         with torch.no_grad():

@@ -215,7 +215,7 @@ def _one_intra_op_thread() -> Iterator[None]:
     """Run the enclosed torch ops on one thread, restoring the setting afterwards.
 
     MKL's multithreaded symmetric eigensolver barely gains on 2 cores at F = 2048 and collapses when the cores are
-    shared (measured on the 2-core test machine: 1.1 s single-threaded, 5-30 s with 2 busy threads).
+    shared with another busy process (docs/benchmarks.md, "Metrics").
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -146,10 +146,9 @@ class HashDropout(nn.Module):
     """Dropout whose masks come from a counter-based hash rather than torch's random generator.
 
     On a CPU, torch draws dropout masks one element at a time from a Mersenne Twister (MKL's parallel
-    Bernoulli is used on Intel CPUs only): 15-20 ns per element, over a quarter of a ``shapes-cpu`` step on an
-    AVX2 AMD CPU (docs/benchmarks.md). Here element ``i`` of call ``c`` is kept when
-    ``lowbias32(i + key(seed, c))`` clears a threshold: a few in-place integer operations over the whole tensor
-    (5x faster forward, 2x forward and backward, on that CPU), and, with ``i`` the element's position in the
+    Bernoulli is used on Intel CPUs only), a large share of a ``shapes-cpu`` step on some CPUs
+    (docs/benchmarks.md). Here element ``i`` of call ``c`` is kept when ``lowbias32(i + key(seed, c))`` clears a
+    threshold: a few in-place integer operations over the whole tensor, and, with ``i`` the element's position in the
     *global* batch, the same masks on N ranks as on one. A mask depends on the memory format (positions are
     physical), not on the device. The call counter and the seed are buffers: a resumed run continues the same
     masks.

@@ -143,7 +143,7 @@ def train(
                     print(f"semgan: removed {path}, left by an interrupted write", file=sys.stderr)
             fit(task, run, cfg, engine, dataset, resume=resume, progress=progress)
         # Rank 0 finishes later (final evaluation, files); a rank that destroys its gloo group while another
-        # is still connected can abort the whole launch ("terminate called ..."), 1 run in 5 here. No-op alone.
+        # is still connected can abort the whole launch ("terminate called ..."). No-op alone.
         env.barrier()
     finally:
         torch.set_flush_denormal(flushing)
