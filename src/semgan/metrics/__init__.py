@@ -19,8 +19,9 @@ and which direction is better. :func:`headline` reads that number out of a resul
      "kid": .., "kid_std": .., "semantic": {...}, "structure": {...}, "l1": .., "n_real": N, "n_fake": M}
 
 ``l1`` is for paired sets (pix2pix's translations against their photos): the mean absolute difference on the
-[0, 1] scale. Report N with every number (FID is biased by small N; SWD needs equal counts; ProGAN uses 16384
-images for SWD and 10,000 pairs for MS-SSIM).
+[0, 1] scale; ``miou`` and ``pixel_acc`` for paired label maps (an encoder's reconstructions, a segmenter's
+predictions), as :mod:`semgan.metrics.segmentation` computes them. Report N with every number (FID is biased
+by small N; SWD needs equal counts; ProGAN uses 16384 images for SWD and 10,000 pairs for MS-SSIM).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from semgan.errors import SemGANError
 from semgan.labels import snap_to_palette
 
 # The submodules, not their same-named functions, so that ``semgan.metrics.swd`` stays the module.
-from semgan.metrics import fid, kid, ms_ssim, semantic, structure, swd
+from semgan.metrics import fid, kid, ms_ssim, segmentation, semantic, structure, swd
 from semgan.metrics.checks import check_images
 from semgan.registry import Registry
 
@@ -178,6 +179,34 @@ def _l1(inp: MetricInputs) -> dict[str, Any]:
     return {"l1": float(diff) / 255}  # mean absolute difference per channel, on the [0, 1] scale
 
 
+@register_metric("miou", higher_is_better=True,
+                 description="paired label maps: mean IoU over the classes present (also pixel_acc, per-class iou)")
+def _miou(inp: MetricInputs) -> dict[str, Any]:
+    real, fake, K = _paired_labels(inp, "miou")
+    scores = segmentation.segmentation_scores(real, fake, K)
+    return {"miou": scores["miou"], "miou_pixel_acc": scores["pixel_acc"], "miou_iou": scores["iou"]}
+
+
+@register_metric("pixel_acc", higher_is_better=True,
+                 description="paired label maps: the share of pixels whose class agrees")
+def _pixel_acc(inp: MetricInputs) -> dict[str, Any]:
+    real, fake, K = _paired_labels(inp, "pixel_acc")
+    return {"pixel_acc": segmentation.segmentation_scores(real, fake, K)["pixel_acc"]}
+
+
+def _paired_labels(inp: MetricInputs, name: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The labels of two paired sets (the i-th fake belongs to the i-th real), snapped from the images if needed,
+    and K."""
+    if inp.palette is None:
+        raise SemGANError(f"{name} needs the class palette (K, 3) the images are rendered with")
+    if inp.real_images.shape != inp.fake_images.shape:
+        raise SemGANError(f"{name} compares paired label maps, but the sets are {tuple(inp.real_images.shape)} and "
+                          f"{tuple(inp.fake_images.shape)}; expected equal shapes, in the same order")
+    real = inp.real_labels if inp.real_labels is not None else snap_to_palette(inp.real_images, inp.palette)
+    fake = inp.fake_labels if inp.fake_labels is not None else snap_to_palette(inp.fake_images, inp.palette)
+    return real, fake, int(inp.palette.shape[0])
+
+
 @register_metric("semantic", headline=("semantic", "fsd"),
                  description="label validity, class shares, Fréchet segmentation distance")
 def _semantic(inp: MetricInputs) -> dict[str, Any]:
@@ -271,4 +300,4 @@ def check_metric_names(names: Iterable[str]) -> list[str]:
 
 
 __all__ = ["METRICS", "MetricFn", "MetricInputs", "MetricSpec", "check_metric_names", "compute_metrics", "fid",
-           "headline", "kid", "ms_ssim", "register_metric", "semantic", "structure", "swd"]
+           "headline", "kid", "ms_ssim", "register_metric", "segmentation", "semantic", "structure", "swd"]
