@@ -161,8 +161,7 @@ def test_bad_inputs_are_refused_naming_both_sides(tmp_path, pix_cfg, capsys):
 
 def test_cmp_pairs_and_the_seeded_held_out_split(shared_data):
     from semgan.config import DataConfig
-    from semgan.data import pairs_from_config
-    from semgan.tasks.pix2pix import holdout_split
+    from semgan.data import holdout_split, pairs_from_config
 
     ds = pairs_from_config(DataConfig(name="facades", root=str(shared_data / "cmp_facade_base"), size=32))
     assert ds.photos is not None and ds.photos.shape == (378, 3, 32, 32) and ds.num_classes == 12

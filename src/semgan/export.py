@@ -76,7 +76,7 @@ def export_model(source: str | Path, out: str | Path, *, which: str = RunDir.LAT
         raise SemGANError(f"--out {out} exists and is not an empty folder; choose a new one")
     model = read_model(source, which)
     with torch.device("meta"):
-        nets = FAMILIES.get(model.family).use_networks(model.cfg, model.data)
+        nets = FAMILIES.get(model.family).use_networks(model.cfg, model.data, model.meta)
     check_weights(model, nets)  # before anything is written: a model that would not load is never exported
     weights = {f"{name}.{k}": v.contiguous() for name, state in model.weights.items() for k, v in state.items()}
     doc = {
@@ -90,6 +90,7 @@ def export_model(source: str | Path, out: str | Path, *, which: str = RunDir.LAT
         "config": to_dict(model.cfg),
         "data": {k: model.data[k] for k in ("name", "class_names", "palette", "resolution") if k in model.data},
         "metrics": _metrics_at(model.run, model.step) if model.run is not None else model.metrics,
+        "meta": model.meta,
     }
     if model.which == EXPORT:  # re-exported: keep what the first export said of its weights
         first = json.loads((model.source.parent / CONFIG).read_text())

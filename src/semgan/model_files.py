@@ -59,6 +59,7 @@ class TrainedModel:
         source: the checkpoint file, or the export's weights file.
         which: the checkpoint's name (``latest``, ``best-swd``, ...), or ``export``.
         metrics: an export's recorded scores (empty for a checkpoint; :mod:`semgan.export` reads the run's).
+        meta: what the family saved of its model beyond the config (plain values; empty for most families).
     """
 
     cfg: RunConfig
@@ -68,6 +69,7 @@ class TrainedModel:
     source: Path
     which: str
     metrics: dict[str, Any]
+    meta: dict[str, Any]
 
     @property
     def family(self) -> str:
@@ -118,8 +120,9 @@ def read_model(path: str | Path, which: str = RunDir.LATEST) -> TrainedModel:
         raise SemGANError(f"{source} holds a {cfg.model.family} model without its {', '.join(missing)} weights; it "
                           "is not a complete semgan checkpoint")
     name = which if path.is_dir() else source.stem  # a checkpoint file given by its path: its own name
+    meta = ckpt["meta"] if isinstance(ckpt.get("meta"), dict) else {}
     return TrainedModel(cfg=cfg, data=data, step=int(ckpt["step"]), weights=weights, source=source, which=name,
-                        metrics={})
+                        metrics={}, meta=meta)
 
 
 def _described(config: Any, data: Any, source: Path) -> tuple[RunConfig, dict[str, Any]]:
@@ -137,7 +140,7 @@ def build_networks(model: TrainedModel, device: str | torch.device = "cpu") -> d
     """The family's networks for use with ``model``'s weights, in eval mode on ``device``, checked first."""
     family = FAMILIES.get(model.family)
     with torch.device("meta"):
-        nets = family.use_networks(model.cfg, model.data)
+        nets = family.use_networks(model.cfg, model.data, model.meta)
     check_weights(model, nets)
     out = {}
     for name, net in nets.items():
@@ -220,8 +223,9 @@ def read_export(path: str | Path) -> TrainedModel:
         raise SemGANError(f"{path} is format {version} (semgan {doc.get('semgan_version')}); this semgan "
                           f"({__version__}) reads format {FORMAT_VERSION} and older")
     cfg, data = _described(doc.get("config"), doc.get("data"), path / CONFIG)
+    meta = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
     with torch.device("meta"):
-        nets = FAMILIES.get(cfg.model.family).use_networks(cfg, data)
+        nets = FAMILIES.get(cfg.model.family).use_networks(cfg, data, meta)
     # format 1: the generator alone, unprefixed keys
     prefix = {name: f"{name}." for name in nets} if version >= 2 else dict.fromkeys(nets, "")
     expected = {prefix[name] + k: tuple(v.shape) for name, net in nets.items() for k, v in net.state_dict().items()}
@@ -239,4 +243,4 @@ def read_export(path: str | Path) -> TrainedModel:
                for name in nets}
     metrics = doc["metrics"] if isinstance(doc.get("metrics"), dict) else {}
     return TrainedModel(cfg=cfg, data=data, step=int(doc.get("step", 0)), weights=weights, source=path / WEIGHTS,
-                        which=EXPORT, metrics=metrics)
+                        which=EXPORT, metrics=metrics, meta=meta)

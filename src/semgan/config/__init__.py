@@ -28,6 +28,7 @@ from semgan.config.schema import (
     MODES,
     PRECISIONS,
     DataConfig,
+    EncoderModelConfig,
     EvalConfig,
     Mode,
     ModelConfig,
@@ -41,7 +42,7 @@ from semgan.config.schema import (
 
 __all__ = [
     "G_LOSSES", "MOVED_KEYS", "MODEL_FAMILIES", "MODES", "Mode", "PRECISIONS", "PRESETS", "PRESET_HELP",
-    "DataConfig", "EvalConfig", "ModelConfig", "ModelSection", "Pix2PixModelConfig", "RunConfig",
+    "DataConfig", "EncoderModelConfig", "EvalConfig", "ModelConfig", "ModelSection", "Pix2PixModelConfig", "RunConfig",
     "SemGANModelConfig", "TrainConfig", "add_preset", "model_section", "apply_cli", "apply_overrides",
     "diff", "flatten", "from_dict", "get_preset", "to_dict", "valid_keys",
 ]  # fmt: skip

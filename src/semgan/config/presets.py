@@ -10,6 +10,7 @@ from typing import Any
 
 from semgan.config.schema import (
     DataConfig,
+    EncoderModelConfig,
     EvalConfig,
     Pix2PixModelConfig,
     RunConfig,
@@ -180,3 +181,23 @@ add_preset(
     "a seconds-long pix2pix smoke configuration on Colored Shapes and their rendered photos (tests; no data "
     "needed); learns nothing useful",
 )
+
+
+# The semantic encoder (the paper's future work): E inverts a frozen SemGAN generator. Its data are the
+# generator's (`semgan encoder train --generator G` takes G's data section); pretrained:shapes by default.
+# Adam at 1e-3 with beta1 0.9: E regresses latents, no adversary to keep in step with.
+def _encoder_preset(steps: int, channels: int, batch: int, every: int) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(name="shapes"),
+        model=EncoderModelConfig(generator="pretrained:shapes", channels=channels, max_channels=8 * channels),
+        train=TrainConfig(steps=steps, batch=batch, lr=1e-3, beta1=0.9, log_every=25, sample_every=every // 2,
+                          ckpt_every=every, channels_last=True),
+        eval=EvalConfig(every=every, n=256, metrics=("miou", "pixel_acc")),
+    )
+
+
+add_preset("encoder-cpu", _encoder_preset(3000, 32, 32, 500),
+           "a semantic encoder for a SemGAN generator on a CPU (--generator G; pretrained:shapes by default), on the "
+           "generator's data, 3000 steps")
+add_preset("encoder-tiny", replace(_encoder_preset(20, 4, 8, 10), eval=EvalConfig(n=16, metrics=("miou", "pixel_acc"))),
+           "a seconds-long encoder smoke configuration for pretrained:shapes (tests); learns nothing useful")

@@ -255,6 +255,37 @@ class Pix2PixModelConfig(ModelSection):
             raise SemGANError(f"model.holdout={self.holdout}; expected a share in [0, 1)")
 
 
+@model_section
+@dataclass(frozen=True)
+class EncoderModelConfig(ModelSection):
+    """The ``encoder`` family: a semantic encoder E, label map -> latent, for a trained and frozen SemGAN generator
+    (the paper's future work). E learns to recover the latents of G's own samples and to reconstruct maps through
+    G: real maps of the training split and G's samples."""
+
+    KIND: ClassVar[str] = "a semantic encoder"
+
+    family: Literal["encoder"] = "encoder"
+    generator: str = ""  # the trained SemGAN generator E inverts: a run folder, checkpoint file, export or
+    #                      pretrained:NAME (frozen; its weights are kept in E's checkpoints)
+    generator_checkpoint: str = "latest"  # which checkpoint of a generator run folder
+    channels: int = 32  # E's channels after its first stride-2 conv, doubled at each downsampling ...
+    max_channels: int = 256  # ... but never above this
+    ks: int = 4  # kernel size of E's convolutions
+    latent_weight: float = 1.0  # mean squared error of E(G(z)) against z, on G's samples
+    sample_weight: float = 1.0  # cross-entropy of G(E(m))'s softmax against m, on G's samples m = argmax G(z)
+    real_weight: float = 1.0  # the same on real maps of the training split
+    holdout: float = 0.1  # share of the real maps held out for evaluation (chosen by name with data.seed)
+
+    def check(self) -> None:
+        self.positive("channels", "max_channels", "ks")
+        self.non_negative("latent_weight", "sample_weight", "real_weight")
+        if self.latent_weight + self.sample_weight + self.real_weight <= 0:
+            raise SemGANError("model.latent_weight, model.sample_weight and model.real_weight are all 0; E would "
+                              "learn nothing")
+        if not 0.0 <= self.holdout < 1.0:
+            raise SemGANError(f"model.holdout={self.holdout}; expected a share in [0, 1)")
+
+
 #: The model section of a run: any registered family's.
 ModelConfig = ModelSection
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 # Importing the dataset modules registers their loaders.
 from semgan.data import cityscapes, facades, folder, shapes  # noqa: F401
-from semgan.data.dataset import LabelDataset
+from semgan.data.dataset import LabelDataset, holdout_split
 from semgan.data.registry import (
     DATASETS,
     SOURCES,
@@ -34,6 +34,7 @@ __all__ = [
     "SOURCES",
     "LabelDataset",
     "dataset_from_config",
+    "holdout_split",
     "load_dataset",
     "paired_datasets",
     "pairs_from_config",

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from semgan.data.classes import ClassSet
+from semgan.data.files import train_val_split
 from semgan.errors import SemGANError
 
 
@@ -121,3 +122,13 @@ def label_dataset(
         meta={**meta, "class_set": class_set.name, "num_classes": class_set.num_classes, "files": names},
         photos=None if photos is None else torch.from_numpy(np.stack(photos)),
     )
+
+
+def holdout_split(dataset: LabelDataset, share: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, held-out) indices: a seeded split by file name (:func:`~semgan.data.files.train_val_split`)."""
+    files = dataset.meta.get("files")
+    names = ([str(n) for n in files] if isinstance(files, list) and len(files) == len(dataset)
+             else [f"{i:06d}" for i in range(len(dataset))])
+    if share <= 0:
+        return list(range(len(dataset))), []
+    return train_val_split(names, val_fraction=share, seed=seed)

@@ -30,7 +30,7 @@ from semgan.errors import SemGANError
 from semgan.parallel import LOCAL, BatchSync
 
 
-def _num_doublings(resolution: int, init_res: int) -> int:
+def num_doublings(resolution: int, init_res: int) -> int:
     n = math.log2(resolution / init_res) if resolution >= init_res else -1.0
     if n < 1 or n != int(n):
         raise SemGANError(
@@ -47,7 +47,7 @@ class Generator(nn.Module):
         super().__init__()
         self.cfg, self.num_classes, self.resolution = cfg, num_classes, resolution
         self.out_channels = num_classes if cfg.mode == "semgan" else 3
-        n_up = _num_doublings(resolution, cfg.init_res)
+        n_up = num_doublings(resolution, cfg.init_res)
         chans = [max(cfg.g_channels >> i, cfg.g_min_channels) for i in range(n_up + 1)]
         r0, ks = cfg.init_res, cfg.ks
         self.stem = nn.Linear(cfg.ld, chans[0] * r0 * r0, bias=False)
@@ -93,7 +93,7 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: SemGANModelConfig, in_channels: int, resolution: int) -> None:
         super().__init__()
         self.cfg, self.in_channels, self.resolution = cfg, in_channels, resolution
-        n_down = _num_doublings(resolution, cfg.init_res)
+        n_down = num_doublings(resolution, cfg.init_res)
         chans = [in_channels] + [min(cfg.d_channels << i, cfg.d_max_channels) for i in range(n_down)]
         c_in_last = [0] * (n_down - 1) + [1 if cfg.d_mbstd else 0]  # the minibatch-stddev channel
         # padding (ks - 1) // 2 halves an even-sized input for odd and even kernels alike.

@@ -84,9 +84,10 @@ class TaskBuilder(Protocol):
         network when the run kept one)."""
         ...
 
-    def use_networks(self, cfg: RunConfig, data: dict[str, Any]) -> dict[str, nn.Module]:
+    def use_networks(self, cfg: RunConfig, data: dict[str, Any], meta: dict[str, Any]) -> dict[str, nn.Module]:
         """The networks for use, freshly built (called on the meta device to check a file's shapes); ``data`` is
-        the training data's description (``class_names``, ``palette``, ``resolution``)."""
+        the training data's description (``class_names``, ``palette``, ``resolution``), ``meta`` what the family
+        saved of its model beyond the config (its state's ``meta`` entry; the encoder: its generator's config)."""
         ...
 
     def for_use(self, model: TrainedModel, networks: dict[str, nn.Module]) -> Any:

@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from semgan.config import EvalConfig, Pix2PixModelConfig, RunConfig
-from semgan.data import LabelDataset, pairs_from_config
-from semgan.data.files import train_val_split
+from semgan.data import LabelDataset, holdout_split, pairs_from_config
 from semgan.data.sampler import EpochSampler
 from semgan.ema import EMA
 from semgan.errors import SemGANError
@@ -37,16 +36,6 @@ if TYPE_CHECKING:
 from semgan.translate import Translator, encode_labels, translate
 
 GRID_PAIRS = 6  # maps in the sample grid (held-out ones first)
-
-
-def holdout_split(dataset: LabelDataset, share: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, held-out) indices: a seeded split by file name (:func:`~semgan.data.files.train_val_split`)."""
-    files = dataset.meta.get("files")
-    names = ([str(n) for n in files] if isinstance(files, list) and len(files) == len(dataset)
-             else [f"{i:06d}" for i in range(len(dataset))])
-    if share <= 0:
-        return list(range(len(dataset))), []
-    return train_val_split(names, val_fraction=share, seed=seed)
 
 
 @register_family(Pix2PixModelConfig)
@@ -70,7 +59,7 @@ class Pix2PixTask:
         return {"G": ckpt["G_ema"] if "G_ema" in ckpt else ckpt.get("G")}  # the moving average, when kept
 
     @staticmethod
-    def use_networks(cfg: RunConfig, data: dict[str, Any]) -> dict[str, torch.nn.Module]:
+    def use_networks(cfg: RunConfig, data: dict[str, Any], meta: dict[str, Any]) -> dict[str, torch.nn.Module]:
         m = cfg.model_as(Pix2PixModelConfig)
         return {"G": build_networks(m, len(data["class_names"]), int(data["resolution"]))[0]}
 

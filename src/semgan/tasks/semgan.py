@@ -72,7 +72,7 @@ class SemGANTask:
         return {"G": ckpt["G_ema"] if "G_ema" in ckpt else ckpt.get("G")}  # the moving average, when kept
 
     @staticmethod
-    def use_networks(cfg: RunConfig, data: dict[str, Any]) -> dict[str, torch.nn.Module]:
+    def use_networks(cfg: RunConfig, data: dict[str, Any], meta: dict[str, Any]) -> dict[str, torch.nn.Module]:
         return {"G": Generator(cfg.model_as(SemGANModelConfig), len(data["class_names"]), int(data["resolution"]))}
 
     @staticmethod
