@@ -148,27 +148,28 @@ def write_walk(d: Dreamed, palette: torch.Tensor, out: str | Path, *, fps: int =
     return out
 
 
-def read_label_folder(folder: str | Path, num_classes: int) -> tuple[torch.Tensor, list[str]]:
+def read_label_folder(folder: str | Path, num_classes: int, *, what: str = "--labels",
+                      owner: str = "translator") -> tuple[torch.Tensor, list[str]]:
     """Every index PNG in ``folder`` (sorted by name) as (N, H, W) int64, refusing values outside 0..K-1 with the
-    files and values, and maps of different sizes."""
+    files and values, and maps of different sizes; ``what`` names the option and ``owner`` the model in errors."""
     root = Path(folder)
     if not root.is_dir():
-        raise SemGANError(f"--labels {root}: not a folder; expected a folder of index PNGs (e.g. semgan sample's "
+        raise SemGANError(f"{what} {root}: not a folder; expected a folder of index PNGs (e.g. semgan sample's "
                           "labels/)")
     files = sorted(root.glob("*.png"))
     if not files:
-        raise SemGANError(f"--labels {root} holds no .png label maps")
+        raise SemGANError(f"{what} {root} holds no .png label maps")
     maps = [read_label_png(f) for f in files]
     bad = [(f.name, sorted(set(np.unique(m).tolist()) - set(range(num_classes)))) for f, m in zip(files, maps,
                                                                                                    strict=True)]
     bad = [(name, values) for name, values in bad if values]
     if bad:
         shown = "; ".join(f"{name}: {', '.join(map(str, v[:8]))}" for name, v in bad[:5])
-        raise SemGANError(f"--labels {root}: {len(bad)} maps hold values outside the translator's {num_classes} "
+        raise SemGANError(f"{what} {root}: {len(bad)} maps hold values outside the {owner}'s {num_classes} "
                           f"classes (0..{num_classes - 1}): {shown}" + (" ..." if len(bad) > 5 else ""))
     shapes = {m.shape for m in maps}
     if len(shapes) > 1:
-        raise SemGANError(f"--labels {root}: maps of {len(shapes)} sizes ({', '.join(map(str, sorted(shapes)))}); "
+        raise SemGANError(f"{what} {root}: maps of {len(shapes)} sizes ({', '.join(map(str, sorted(shapes)))}); "
                           "expected one")
     return torch.from_numpy(np.stack(maps)).long(), [f.name for f in files]
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from semgan import __version__
-from semgan.cli import compare, completion, data, evaluate, export, sample, train
+from semgan.cli import compare, completion, data, encoder, evaluate, export, sample, train
 from semgan.cli.common import SubParsers
 from semgan.errors import SemGANError
 
@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_pix2pix(sub)
     sample.add_dream(sub)
     sample.add_sample(sub)
+    encoder.add_encoder(sub)
+    encoder.add_encode(sub)
+    encoder.add_interpolate(sub)
     evaluate.add_metrics(sub)
     evaluate.add_evaluate(sub)
     data.add_data(sub)

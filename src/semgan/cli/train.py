@@ -9,7 +9,17 @@ import sys
 from pathlib import Path
 
 from semgan.cli.common import NON_NEGATIVE, SubParsers, add_data_root, add_device, complete_with
-from semgan.config import MODES, PRESET_HELP, PRESETS, RunConfig, apply_cli, flatten, get_preset, to_dict
+from semgan.config import (
+    MODES,
+    PRESET_HELP,
+    PRESETS,
+    EncoderModelConfig,
+    RunConfig,
+    apply_cli,
+    flatten,
+    get_preset,
+    to_dict,
+)
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 from semgan.run_dir import RunDir
@@ -19,14 +29,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from semgan.train import TrainingInterrupted, saved_config, train
 
     base: RunConfig
-    if args.preset is None:
+    if args.preset is None and args.family == "encoder" and not args.resume:
+        base = get_preset("encoder-cpu")
+    elif args.preset is None:
         if not args.resume:
             raise SemGANError(f"--preset is required to start a run; choose one of: {', '.join(PRESETS.names())}")
         base = saved_config(args.out)  # resuming: the run's own config is the base
     else:
         base = get_preset(args.preset)
+    if args.family == "encoder" and not args.resume and base.model.family == "encoder":
+        base = _encoder_base(args, base)
     cfg = apply_cli(base, args.set, {"model.mode": args.mode, "train.steps": args.steps,
-                                     "data.root": None if args.data_root is None else str(args.data_root)})
+                                     "data.root": None if args.data_root is None else str(args.data_root),
+                                     "model.generator": getattr(args, "generator", None)})
     if args.family is not None and cfg.model.family != args.family:
         raise SemGANError(f"--preset {args.preset} trains a {cfg.model.family} model; `semgan {args.family} train` "
                           f"takes the {args.family} presets: " + ", ".join(_family_presets(args.family)))
@@ -47,6 +62,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"  checkpoint:  {run.checkpoint_path()}\n  logs:        {run.stats_path}, "
           f"TensorBoard: tensorboard --logdir {run.tb_dir}")
     return 0
+
+
+def _encoder_base(args: argparse.Namespace, cfg: RunConfig) -> RunConfig:
+    """``semgan encoder train``: the encoder preset on the data of the generator (unless --set data.* is given)."""
+    from dataclasses import replace
+
+    from semgan.model_files import read_model
+
+    generator = args.generator or cfg.model_as(EncoderModelConfig).generator
+    if not generator:
+        raise SemGANError("semgan encoder train needs --generator G: the trained SemGAN generator to encode for")
+    if not any(s.startswith("data.") for s in args.set):  # the generator's own data, unless told otherwise
+        cfg = replace(cfg, data=read_model(generator).cfg.data)
+    return cfg
 
 
 def _family_presets(family: str) -> list[str]:
