@@ -9,7 +9,7 @@ that the random initial weights are forgotten quickly.
 from __future__ import annotations
 
 import copy
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -46,3 +46,8 @@ class EMA(Generic[N]):
         torch._foreach_lerp_(ema_params, params, 1.0 - self.beta(step))
         for b_ema, b in zip(self.module.buffers(), net.buffers(), strict=True):
             b_ema.copy_(b)
+
+
+def for_use(ckpt: dict[str, Any], name: str) -> Any:
+    """A network's weights for use from a checkpoint: ``<name>_ema``, the moving average, when the run kept one."""
+    return ckpt[f"{name}_ema"] if f"{name}_ema" in ckpt else ckpt.get(name)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from semgan import ema
 from semgan.config import EvalConfig, Pix2PixModelConfig, RunConfig
 from semgan.data import LabelDataset, holdout_split, pairs_from_config
 from semgan.data.sampler import EpochSampler
@@ -56,7 +57,7 @@ class Pix2PixTask:
 
     @staticmethod
     def use_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
-        return {"G": ckpt["G_ema"] if "G_ema" in ckpt else ckpt.get("G")}  # the moving average, when kept
+        return {"G": ema.for_use(ckpt, "G")}
 
     @staticmethod
     def use_networks(cfg: RunConfig, data: dict[str, Any], meta: dict[str, Any]) -> dict[str, torch.nn.Module]:

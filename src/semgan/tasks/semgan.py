@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from semgan import ema
 from semgan.augment import AdaptiveP, augment, blur
 from semgan.config import EvalConfig, RunConfig, SemGANModelConfig
 from semgan.data import LabelDataset, dataset_from_config
@@ -69,7 +70,7 @@ class SemGANTask:
 
     @staticmethod
     def use_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
-        return {"G": ckpt["G_ema"] if "G_ema" in ckpt else ckpt.get("G")}  # the moving average, when kept
+        return {"G": ema.for_use(ckpt, "G")}
 
     @staticmethod
     def use_networks(cfg: RunConfig, data: dict[str, Any], meta: dict[str, Any]) -> dict[str, torch.nn.Module]:
