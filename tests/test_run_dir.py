@@ -213,3 +213,27 @@ def test_a_stop_signal_during_evaluation_stops_at_once_and_the_resume_evaluates_
     assert run.checkpoint_step() == 10 and run.read_metric("semantic") == []
     train(cfg, run.root, resume=True, progress=False)
     assert [r["step"] for r in run.read_metric("semantic")] == [10, 20], "step 10 evaluated on resume"
+
+
+def test_resume_checks_the_checkpoint_as_sample_does(tmp_path, tiny_cfg, capsys):
+    from semgan.checkpoint import load_checkpoint
+    from semgan.cli import main
+
+    cfg = apply_overrides(tiny_cfg, {"train.steps": 20, "train.ckpt_every": 10})
+    run = RunDir(train(cfg, tmp_path / "r", progress=False))
+    ckpt = load_checkpoint(run.checkpoint_path())
+    nan = {**ckpt, "G": {k: v.fill_(float("nan")) if v.is_floating_point() else v for k, v in ckpt["G"].items()}}
+    torch.save(nan, run.checkpoint_path())  # latest.pt (and the step-20 file it links) all NaN
+    torch.save(nan, run.checkpoint_path("step-000020"))
+    train(apply_overrides(cfg, {"train.steps": 30}), run.root, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "holds non-finite values (G." in err and "resuming from" in err and "step-000010.pt (step 10)" in err
+    # weights of another model: refused with one line naming the file, no size-mismatch traceback
+    other = train(apply_overrides(tiny_cfg, {"train.steps": 1, "model.ld": 8}), tmp_path / "other", progress=False)
+    for path in run.checkpoints.glob("*.pt"):
+        path.unlink()
+    torch.save(load_checkpoint(RunDir(other).checkpoint_path()), run.checkpoint_path())
+    assert main(["train", "--out", str(run.root), "--resume", "--steps", "40", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "latest.pt holds G weights that do not fit this run's config (stem.weight" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +161,10 @@ class RunDir:
         stems = (p.stem.removeprefix("step-") for p in self.checkpoints.glob("step-*.pt"))
         return sorted(int(s) for s in stems if s.isdigit())
 
-    def load_resume_checkpoint(self, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path]:
-        """The newest checkpoint that loads: ``latest.pt``, else the kept step files from the newest down.
+    def load_resume_checkpoint(self, map_location: str | torch.device = "cpu",
+                               check: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], Path]:
+        """The newest checkpoint that loads (and passes ``check``, which raises :class:`SemGANError` saying what
+        is wrong with a state): ``latest.pt``, else the kept step files from the newest down.
 
         Says on stderr which one it took when it is not ``latest.pt``, and why.
 
@@ -177,6 +179,11 @@ class RunDir:
                 continue
             try:
                 state = load_checkpoint(path, map_location=map_location)
+                if check is not None:
+                    try:
+                        check(state)
+                    except SemGANError as exc:
+                        raise SemGANError(f"{path} {exc}") from exc
             except SemGANError as exc:
                 faults.append(str(exc))
                 continue

@@ -189,10 +189,28 @@ class _Checkpoints:
         }
 
     def restore(self) -> int:
-        """Load the latest checkpoint into the task and engine; returns its step."""
-        state, path = self.run.load_resume_checkpoint(map_location=self.engine.device)
+        """Load the latest checkpoint that is sound (:meth:`check`) into the task and engine; returns its step."""
+        state, path = self.run.load_resume_checkpoint(map_location=self.engine.device, check=self.check)
         self.rollbacks = int(state.get("rollbacks", 0))
         return self._load(state, path)
+
+    def check(self, state: dict[str, Any]) -> None:
+        """Refuse a state this run cannot continue from: non-finite numbers, or networks whose weights do not fit
+        the ones this run's config builds (another width, latent size or mode). Raises :class:`SemGANError`."""
+        bad = [p for p, ok in finite_tensors(state) if not ok]
+        if bad:
+            raise SemGANError(f"holds non-finite values ({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''})")
+        for name, net in self.task.networks.items():
+            weights = state.get(name)
+            if not isinstance(weights, dict):
+                raise SemGANError(f"holds no {name} weights; it is not a checkpoint of this run's model family")
+            expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+            got = {k: tuple(v.shape) for k, v in weights.items() if torch.is_tensor(v)}
+            if got != expected:
+                wrong = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
+                raise SemGANError(f"holds {name} weights that do not fit this run's config ({', '.join(wrong[:3])}"
+                                  f"{', ...' if len(wrong) > 3 else ''}: {len(wrong)} tensors differ in name or "
+                                  "shape)")
 
     def _load(self, state: dict[str, Any], path: Path) -> int:
         """Load ``state`` (read from ``path``) into the task, engine and torch's RNG; returns its step."""
@@ -203,8 +221,12 @@ class _Checkpoints:
                 f"{data.get('resolution')}px ({', '.join(data.get('class_names', []))}); the data now has "
                 f"{len(now['class_names'])} classes at {now['resolution']}px ({', '.join(now['class_names'])})"
             )
-        self.task.load_state_dict(state)
-        self.engine.load_state_dict(state)
+        try:
+            self.task.load_state_dict(state)
+            self.engine.load_state_dict(state)
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:  # what check() does not see: optimizers, RNGs
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SemGANError(f"{path} does not fit this run: {reason[:300]}") from exc
         _restore_rng(state["rng"], self.engine.env, self.engine.device, self.cfg.train.seed, int(state["step"]))
         step = int(state["step"])
         self.last = (step, path)
