@@ -131,3 +131,18 @@ def test_file_names_of_any_bytes(tmp_path, capsys):
     Image.fromarray(np.eye(8, dtype=np.uint8)).save(os.path.join(os.fsencode(root), b"\xff\xfe.png"))
     assert main(["data", "info", "folder", "--data-root", str(root)]) == 0
     assert "4 maps" in capsys.readouterr().out
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, capsys):
+    import errno as errno_
+
+    import semgan.io
+
+    def full(src, dst):  # noqa: ARG001
+        raise OSError(errno_.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(semgan.io.os, "replace", full)
+    assert main(["sample", "--pretrained", "shapes", "--n", "2", "--out", str(tmp_path / "s"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("semgan: error: ") and err.endswith(": No space left on device")
+    assert str(tmp_path / "s") in err and "error::" not in err

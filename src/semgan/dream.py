@@ -13,6 +13,9 @@ SemGAN's maps and from the baseline's) can be redrawn from two runs.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +114,21 @@ def _fresh_folder(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SemGANError(f"--out {out} is not an empty folder; choose a new one, so that old and new results do "
                           "not mix")
-    out.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def staged(out: str | Path) -> Iterator[Path]:
+    """A fresh folder written as ``out.partial`` and renamed to ``out`` once complete: a full disk or a crash
+    leaves no half-written ``out`` (only the ``.partial``, which the next try replaces)."""
+    out = Path(out)
+    _fresh_folder(out)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    yield partial
+    if out.exists():
+        out.rmdir()  # empty: checked above
+    partial.rename(out)
 
 
 def pair_grid(maps: torch.Tensor, photos: torch.Tensor, pairs_per_row: int = 4) -> torch.Tensor:
@@ -119,25 +136,33 @@ def pair_grid(maps: torch.Tensor, photos: torch.Tensor, pairs_per_row: int = 4) 
     return make_grid(torch.stack([maps, photos], 1).flatten(0, 1), nrow=2 * pairs_per_row)
 
 
-def write_dream(d: Dreamed, palette: torch.Tensor, out: str | Path) -> Path:
-    """``out/labels/NNNN.png`` (index PNGs), ``out/maps/NNNN.png``, ``out/photos/NNNN.png`` and ``out/grid.png``."""
-    out = Path(out)
-    _fresh_folder(out)
+def _write_frames(d: Dreamed, palette: torch.Tensor, out: Path) -> None:
     for sub in ("labels", "maps", "photos"):
         (out / sub).mkdir()
     for i in range(len(d.labels)):
         write_label_png(out / "labels" / f"{i:04d}.png", d.labels[i], palette)
         write_rgb_png(out / "maps" / f"{i:04d}.png", d.maps[i])
         write_rgb_png(out / "photos" / f"{i:04d}.png", d.photos[i])
-    write_rgb_png(out / "grid.png", pair_grid(d.maps[:32], d.photos[:32]))
-    return out
+
+
+def write_dream(d: Dreamed, palette: torch.Tensor, out: str | Path) -> Path:
+    """``out/labels/NNNN.png`` (index PNGs), ``out/maps/NNNN.png``, ``out/photos/NNNN.png`` and ``out/grid.png``."""
+    with staged(out) as tmp:
+        _write_frames(d, palette, tmp)
+        write_rgb_png(tmp / "grid.png", pair_grid(d.maps[:32], d.photos[:32]))
+    return Path(out)
 
 
 def write_walk(d: Dreamed, palette: torch.Tensor, out: str | Path, *, fps: int = 8) -> Path:
-    """The frames of a walk: ``out/frames/``, ``out/strip.png`` (maps over photos) and ``out/walk.gif`` (each
-    frame the map and its photo side by side, looping)."""
-    out = write_dream(d, palette, out)
-    (out / "grid.png").unlink()  # a walk reads as a strip, not a grid
+    """The frames of a walk: ``out/labels|maps|photos/``, ``out/strip.png`` (maps over photos) and
+    ``out/walk.gif`` (each frame the map and its photo side by side, looping)."""
+    with staged(out) as tmp:
+        _write_frames(d, palette, tmp)
+        _write_strip_and_gif(d, tmp, fps)
+    return Path(out)
+
+
+def _write_strip_and_gif(d: Dreamed, out: Path, fps: int) -> None:
     strip = make_grid(torch.cat([d.maps, d.photos]), nrow=len(d.maps), pad=1)
     write_rgb_png(out / "strip.png", strip)
     frames = [Image.fromarray(np.ascontiguousarray(torch.cat([m, p], 2).permute(1, 2, 0).numpy()))
@@ -145,7 +170,6 @@ def write_walk(d: Dreamed, palette: torch.Tensor, out: str | Path, *, fps: int =
     ms = 10 * max(1, round(100 / fps))  # GIF counts in hundredths of a second
     atomic_write(out / "walk.gif", lambda f: frames[0].save(f, format="GIF", save_all=True,
                                                              append_images=frames[1:], duration=ms, loop=0))
-    return out
 
 
 def read_label_folder(folder: str | Path, num_classes: int, *, what: str = "--labels",
@@ -179,10 +203,9 @@ def translate_folder(tr: Translator, labels_dir: str | Path, out: str | Path, *,
     labels, names = read_label_folder(labels_dir, len(tr.class_names))
     tr.check_maps(labels, f"--labels {labels_dir}")
     photos = tr(labels, seed=seed)
-    out = Path(out)
-    _fresh_folder(out)
-    (out / "photos").mkdir()
-    for name, photo in zip(names, photos, strict=True):
-        write_rgb_png(out / "photos" / name, photo)
-    write_rgb_png(out / "grid.png", pair_grid(colorize(labels[:32], tr.palette.cpu()), photos[:32]))
-    return out
+    with staged(out) as tmp:
+        (tmp / "photos").mkdir()
+        for name, photo in zip(names, photos, strict=True):
+            write_rgb_png(tmp / "photos" / name, photo)
+        write_rgb_png(tmp / "grid.png", pair_grid(colorize(labels[:32], tr.palette.cpu()), photos[:32]))
+    return Path(out)

@@ -31,8 +31,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], *, durab
         durable: also fsync the file and its folder, so that the new file survives a power loss (checkpoints).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:  # a folder under a file, a read-only mount: say which path, not only why
+        raise OSError(exc.errno, exc.strerror or str(exc), str(exc.filename or path.parent)) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -40,6 +43,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], *, durab
             if durable:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a full disk names no file: the target is the subject
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

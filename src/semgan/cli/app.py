@@ -89,8 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("semgan: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # a file system refusal no check foresaw: one line, not a traceback
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"semgan: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"semgan: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -107,7 +107,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
-    from semgan.dream import walk
+    from semgan.dream import staged, walk
     from semgan.io import atomic_write
     from semgan.labels import colorize, make_grid, read_label_png, write_label_png, write_rgb_png
 
@@ -117,7 +117,8 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
         raise SemGANError(f"--from and --to are the same map ({args.from_}); a walk needs two")
     out: Path = args.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SemGANError(f"--out {out} is not an empty folder; choose a new one")
+        raise SemGANError(f"--out {out} is not an empty folder; choose a new one, so that old and new results do "
+                          "not mix")
     enc = _load(args)
     tr = None
     if args.translator is not None:
@@ -143,29 +144,24 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     pal = enc.palette
     colors = colorize(maps, pal)
     photos = tr(maps, seed=args.seed) if tr is not None else None
-    partial = out.with_name(out.name + ".partial")  # renamed when complete
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / "labels").mkdir(parents=True)
-    for i in range(len(maps)):
-        write_label_png(partial / "labels" / f"{i:04d}.png", maps[i], pal)
-    rows = [colorize(pair, pal)[:1], colors, colorize(pair, pal)[1:]]  # the real start, the walk, the real end
-    strip = make_grid(torch.cat(rows), nrow=len(maps) + 2, pad=1)
-    if photos is not None:
-        (partial / "photos").mkdir()
+    with staged(out) as tmp:  # renamed to OUT when complete: never a half-written folder
+        (tmp / "labels").mkdir()
         for i in range(len(maps)):
-            write_rgb_png(partial / "photos" / f"{i:04d}.png", photos[i])
-        blank = torch.zeros_like(photos[:1])
-        strip = make_grid(torch.cat([*rows, blank, photos, blank]), nrow=len(maps) + 2, pad=1)
-    write_rgb_png(partial / "strip.png", strip)
-    frames = [torch.cat([c, p], 2) if photos is not None else c
-              for c, p in zip(colors, photos if photos is not None else colors, strict=True)]
-    images = [Image.fromarray(np.ascontiguousarray(f.permute(1, 2, 0).numpy())) for f in frames]
-    atomic_write(partial / "walk.gif", lambda f: images[0].save(f, format="GIF", save_all=True,
+            write_label_png(tmp / "labels" / f"{i:04d}.png", maps[i], pal)
+        rows = [colorize(pair, pal)[:1], colors, colorize(pair, pal)[1:]]  # the real start, the walk, the real end
+        strip = make_grid(torch.cat(rows), nrow=len(maps) + 2, pad=1)
+        if photos is not None:
+            (tmp / "photos").mkdir()
+            for i in range(len(maps)):
+                write_rgb_png(tmp / "photos" / f"{i:04d}.png", photos[i])
+            blank = torch.zeros_like(photos[:1])
+            strip = make_grid(torch.cat([*rows, blank, photos, blank]), nrow=len(maps) + 2, pad=1)
+        write_rgb_png(tmp / "strip.png", strip)
+        frames = [torch.cat([c, p], 2) if photos is not None else c
+                  for c, p in zip(colors, photos if photos is not None else colors, strict=True)]
+        images = [Image.fromarray(np.ascontiguousarray(f.permute(1, 2, 0).numpy())) for f in frames]
+        atomic_write(tmp / "walk.gif", lambda f: images[0].save(f, format="GIF", save_all=True,
                                                                append_images=images[1:], duration=120, loop=0))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.rmdir()  # empty (checked above)
-    partial.rename(out)
     print(f"a walk of {args.steps} frames from {args.from_} to {args.to} (reconstruction loss "
           f"{float(encoded.loss[0]):.3f}, {float(encoded.loss[1]):.3f}) -> {out}/strip.png (real map, walk, real "
           f"map), {out}/walk.gif, {out}/labels/" + (f", {out}/photos/" if photos is not None else ""))

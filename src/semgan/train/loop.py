@@ -311,9 +311,13 @@ def _check_room(run: RunDir, task: Task, keep: int) -> None:
     need = nbytes * (max(keep, 1) + 1)  # the kept ones and the one being written
     free = shutil.disk_usage(run.root).free
     if free < need:
-        raise SemGANError(f"{run.root} has {free / 2**20:.0f} MiB free; the checkpoints of this run need about "
-                          f"{need / 2**20:.0f} MiB ({nbytes / 2**20:.1f} MiB each, {max(keep, 1)} kept + 1 being "
-                          "written; train.keep_checkpoints)")
+        raise SemGANError(f"{run.root} has {_mib(free)} free; the checkpoints of this run need about {_mib(need)} "
+                          f"({_mib(nbytes)} each, {max(keep, 1)} kept + 1 being written; train.keep_checkpoints)")
+
+
+def _mib(n: float) -> str:
+    """A size for a message: never rounded to a misleading 0 MiB."""
+    return f"{n / 2**20:.0f} MiB" if n >= 10 * 2**20 else f"{n / 2**20:.2f} MiB"
 
 
 def _restore_rng(rng: dict[str, Any], env: DistEnv, device: torch.device, seed: int, step: int) -> None:
