@@ -203,3 +203,36 @@ def test_torchrun_two_ranks_train_and_resume_on_one(tmp_path, pix_cfg):
     assert line["n"] == 2 and 0 < line["l1"] < 1, "evaluated once, on rank 0"
     assert main(["pix2pix", "train", "--out", str(out), "--resume", "--steps", "6", "--no-progress"]) == 0
     assert load_checkpoint(out / "checkpoints" / "latest.pt")["world_size"] == 1
+
+
+def test_a_dreamed_dataset_is_a_paired_folder_that_resumes_without_duplicates(tmp_path):
+    from semgan.config import DataConfig
+    from semgan.data import pairs_from_config
+    from semgan.dream import write_dataset
+    from semgan.model_files import load_generator
+
+    cfg = apply_overrides(get_preset("pix2pix-tiny"), {"train.device": "cpu", "train.steps": 2, "eval.metrics": ""})
+    tr = load_translator(train(cfg, tmp_path / "p2p", progress=False))
+    gen = load_generator("pretrained:shapes")
+    straight = write_dataset(gen, tr, 70, tmp_path / "straight", seed=5)  # two batches of 64 and 6
+    pairs = pairs_from_config(DataConfig(name="folder", root=str(straight / "maps"),
+                                         photos=str(straight / "photos")))
+    assert len(pairs) == 70 and pairs.class_names == gen.class_names and pairs.photos is not None
+    assert torch.equal(pairs.labels[3].long(), gen.sample_seeds([8]).labels[0]), "pair i is the map of seed + i"
+    # interrupted in the second batch: its files partly written; the same call finishes it, bit for bit
+    resumed = tmp_path / "resumed"
+    write_dataset(gen, tr, 64, resumed, seed=5)
+    for i in (64, 65):
+        (resumed / "maps" / f"{i:06d}.png").write_bytes((straight / "maps" / f"{i:06d}.png").read_bytes())
+    write_dataset(gen, tr, 70, resumed, seed=5)
+    names = sorted(p.name for p in (straight / "maps").iterdir())
+    assert names == sorted(p.name for p in (resumed / "maps").iterdir())
+    for sub in ("maps", "photos"):
+        for p in (straight / sub).glob("*.png"):
+            assert p.read_bytes() == (resumed / sub / p.name).read_bytes(), f"{sub}/{p.name}"
+    with pytest.raises(SemGANError, match="was dreamed with another seed"):
+        write_dataset(gen, tr, 70, resumed, seed=6)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("mine")
+    with pytest.raises(SemGANError, match="is not empty and holds no dream.json"):
+        write_dataset(gen, tr, 4, tmp_path / "other")

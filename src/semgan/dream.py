@@ -209,3 +209,65 @@ def translate_folder(tr: Translator, labels_dir: str | Path, out: str | Path, *,
             write_rgb_png(tmp / "photos" / name, photo)
         write_rgb_png(tmp / "grid.png", pair_grid(colorize(labels[:32], tr.palette.cpu()), photos[:32]))
     return Path(out)
+
+
+# ------------------------------------------------------------------------------------------ dreamed datasets
+
+DATASET_MANIFEST = "dream.json"
+DATASET_CHUNK = 64  # pairs per batch; resumes restart at a chunk boundary, so every batch is the same
+
+
+def write_dataset(gen: LabelMapGenerator, tr: Translator, n: int, out: str | Path, *, seed: int = 0,
+                  progress: bool = False) -> Path:
+    """``n`` dreamed (label map, photo) pairs as a folder the ``folder`` loader reads (with photos)::
+
+        out/maps/NNNNNN.png      index PNGs (pixel value = class), out/maps/classes.json
+        out/photos/NNNNNN.png    the translator's photo of each map (same name)
+        out/dream.json           what made them: generator, translator, seed, n, fingerprints
+
+    Pair ``i`` is the map of seed ``seed + i`` (``semgan sample --seeds``'s map of that seed) and its photo with
+    dropout seed ``seed + i``, whatever else is asked. Every file is written atomically and a pair counts once both
+    files exist, so an interrupted run resumes where it stopped (the same call again, or a larger ``n``),
+    without duplicates or torn files; a folder made by another generator, translator or seed is refused.
+    Load it with ``load_dataset("folder", root=out/maps, photos=out/photos)`` (``--set data.photos=...``).
+    """
+    from tqdm import tqdm
+
+    from semgan.encoder import weights_fingerprint
+    from semgan.io import read_json_file, write_json
+
+    if n < 1:
+        raise SemGANError(f"--n {n}: a dataset needs at least 1 pair")
+    check_pair(gen, tr)
+    out = Path(out)
+    maps, photos = out / "maps", out / "photos"
+    about = {"generator": str(gen.source), "generator_fingerprint": weights_fingerprint(gen.G),
+             "translator": str(tr.source), "translator_fingerprint": weights_fingerprint(tr.G), "seed": seed,
+             "class_names": list(gen.class_names), "resolution": gen.resolution}
+    manifest = out / DATASET_MANIFEST
+    saved: dict[str, object] = {}
+    if manifest.is_file():
+        saved = read_json_file(manifest)
+        changed = [k for k in about if saved.get(k) != about[k]]
+        if changed:
+            raise SemGANError(f"--dataset {out} was dreamed with another {', '.join(changed)}; resume it with the "
+                              "same generator, translator and seed, or choose a new folder")
+    elif out.exists() and any(out.iterdir()):
+        raise SemGANError(f"--dataset {out} is not empty and holds no {DATASET_MANIFEST}; choose a new folder")
+    maps.mkdir(parents=True, exist_ok=True)
+    photos.mkdir(exist_ok=True)
+    write_json(maps / "classes.json", {"names": list(gen.class_names), "colors": gen.palette.tolist()})
+    write_json(manifest, {**about, "n": max(n, int(str(saved.get("n", 0))))})  # a resume may ask for more
+    width = 6
+    todo = [lo for lo in range(0, n, DATASET_CHUNK)
+            if not all((maps / f"{i:0{width}d}.png").is_file() and (photos / f"{i:0{width}d}.png").is_file()
+                       for i in range(lo, min(lo + DATASET_CHUNK, n)))]
+    for lo in tqdm(todo, desc="dreaming", unit="batch", disable=not progress):
+        z = torch.cat([latents(1, gen.G.cfg.ld, generator=torch.Generator().manual_seed(seed + i))
+                       for i in range(lo, min(lo + DATASET_CHUNK, n))])  # one latent per seed: n-independent
+        d = dream_latents(gen, tr, z, seed=seed + lo)
+        for j in range(len(d.labels)):
+            name = f"{lo + j:0{width}d}.png"
+            write_label_png(maps / name, d.labels[j], gen.palette)
+            write_rgb_png(photos / name, d.photos[j])
+    return out

@@ -133,3 +133,15 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     return (Path(xdg) if xdg else Path.home() / ".cache") / "semgan"
+
+
+def read_json_file(path: str | Path) -> dict[str, Any]:
+    """A JSON object from ``path``; a file that is not one is an error naming it."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SemGANError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SemGANError(f"{path} holds a JSON {type(doc).__name__}, not an object")
+    return doc

@@ -88,14 +88,34 @@ def add_sample(sub: SubParsers) -> None:
     p.set_defaults(func=_cmd_sample)
 
 
+MAX_DREAM_IN_MEMORY = 10_000  # maps dream holds at once for --out (--dataset streams in batches)
+MAX_DATASET = 1_000_000
+MAX_FRAMES = 1000  # per leg of a walk: a GIF of more is no longer a picture
+
+
 def _cmd_dream(args: argparse.Namespace) -> int:
-    from semgan.dream import check_pair, dream, interpolate, write_dream, write_walk
+    from semgan.dream import check_pair, dream, interpolate, write_dataset, write_dream, write_walk
     from semgan.model_files import load_generator, load_translator
 
+    if (args.out is None) == (args.dataset is None):
+        raise SemGANError("dream writes --out DIR (a grid of pairs) or --dataset DIR (a paired folder for training); "
+                          "give one of the two")
+    limit = MAX_DATASET if args.dataset is not None else MAX_DREAM_IN_MEMORY
+    if args.n > limit:
+        raise SemGANError(f"--n {args.n}: at most {limit} maps " + ("in a dataset" if args.dataset is not None else
+                          "held in memory for --out; --dataset DIR writes larger sets in batches"))
+    if args.frames > MAX_FRAMES:
+        raise SemGANError(f"--frames {args.frames}: at most {MAX_FRAMES} frames per leg of a walk")
     device = resolve_device(args.device, key="--device")
     gen = load_generator(args.generator, args.checkpoint, device)
     tr = load_translator(args.translator, device=device)
     check_pair(gen, tr, f"the generator {args.generator}")
+    if args.dataset is not None:
+        out = write_dataset(gen, tr, args.n, args.dataset, seed=args.seed, progress=not args.no_progress)
+        print(f"{args.n} (map, photo) pairs of {gen.G.cfg.mode} (step {gen.step}) dreamed by {tr.source} -> "
+              f"{out}/maps (index PNGs, classes.json), {out}/photos; train on them with --set data.name=folder "
+              f"--set data.root={out}/maps --set data.photos={out}/photos")
+        return 0
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         raise SemGANError(f"--out {args.out} is not an empty folder; choose a new one")
     if args.interpolate:
@@ -118,7 +138,10 @@ def add_dream(sub: SubParsers) -> None:
     p.add_argument("--translator", type=Path, required=True, help="pix2pix run of the same class set")
     p.add_argument("--n", type=POSITIVE, default=16, help="maps to dream; with --interpolate: keys")
     p.add_argument("--seed", type=int, default=0, help="seeds the latents and the translator")
-    p.add_argument("--out", type=Path, required=True, help="new folder for labels/, maps/, photos/ and grid.png")
+    p.add_argument("--out", type=Path, help="new folder for labels/, maps/, photos/ and grid.png")
+    p.add_argument("--dataset", type=Path, help="instead of --out: a paired folder for training (maps/ with "
+                   "classes.json, photos/); pair i is seed SEED+i; resumable: the same command continues it")
+    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--interpolate", action="store_true",
                    help="walk a spherical path through --n latents (at least 2); writes strip.png and walk.gif")
     p.add_argument("--frames", type=POSITIVE, default=16, help="frames per leg of the walk")
