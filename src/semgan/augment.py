@@ -119,3 +119,21 @@ class AdaptiveP:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.p = float(state["p"])
         self.signs = [torch.tensor(s) for s in state["signs"]]
+
+
+def paired_jitter(labels: torch.Tensor, photos: torch.Tensor, size: int, offsets: torch.Tensor, flips: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """pix2pix's random jitter of (map, photo) pairs, both alike: resize up to ``size`` (maps by nearest neighbour,
+    photos bicubic), crop back at ``offsets`` (b, 2) (y, x), and mirror where ``flips`` (b,) is true.
+    (b, H, W) uint8 labels and (b, 3, H, W) photos in [-1, 1] -> the same shapes."""
+    H, W = labels.shape[1:]
+    if size > H:  # the reference's load_size -> crop_size
+        up = F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest-exact")
+        labels = up[:, 0].to(torch.uint8)
+        photos = F.interpolate(photos, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
+        labels = torch.stack([lab[y:y + H, x:x + W] for lab, (y, x) in zip(labels, offsets.tolist(), strict=True)])
+        photos = torch.stack([p[:, y:y + H, x:x + W] for p, (y, x) in zip(photos, offsets.tolist(), strict=True)])
+    flip = flips.to(labels.device)
+    labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+    photos = torch.where(flip[:, None, None, None], photos.flip(-1), photos)
+    return labels, photos

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from semgan import __version__
-from semgan.cli import compare, completion, data, encoder, evaluate, export, sample, train
+from semgan.cli import compare, completion, data, encoder, evaluate, export, sample, segmenter, train
 from semgan.cli.common import SubParsers
 from semgan.errors import SemGANError
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     encoder.add_encoder(sub)
     encoder.add_encode(sub)
     encoder.add_interpolate(sub)
+    segmenter.add_segmenter(sub)
     evaluate.add_metrics(sub)
     evaluate.add_evaluate(sub)
     data.add_data(sub)

@@ -35,14 +35,15 @@ from semgan.config.schema import (
     ModelSection,
     Pix2PixModelConfig,
     RunConfig,
+    SegmenterModelConfig,
     SemGANModelConfig,
     TrainConfig,
     model_section,
 )
 
 __all__ = [
-    "G_LOSSES", "MOVED_KEYS", "MODEL_FAMILIES", "MODES", "Mode", "PRECISIONS", "PRESETS", "PRESET_HELP",
-    "DataConfig", "EncoderModelConfig", "EvalConfig", "ModelConfig", "ModelSection", "Pix2PixModelConfig", "RunConfig",
-    "SemGANModelConfig", "TrainConfig", "add_preset", "model_section", "apply_cli", "apply_overrides",
-    "diff", "flatten", "from_dict", "get_preset", "to_dict", "valid_keys",
+    "add_preset", "apply_cli", "apply_overrides", "DataConfig", "diff", "EncoderModelConfig", "EvalConfig",
+    "flatten", "from_dict", "G_LOSSES", "get_preset", "Mode", "MODEL_FAMILIES", "model_section", "ModelConfig",
+    "ModelSection", "MODES", "MOVED_KEYS", "Pix2PixModelConfig", "PRECISIONS", "PRESET_HELP", "PRESETS",
+    "RunConfig", "SegmenterModelConfig", "SemGANModelConfig", "to_dict", "TrainConfig", "valid_keys",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ from semgan.config.schema import (
     EvalConfig,
     Pix2PixModelConfig,
     RunConfig,
+    SegmenterModelConfig,
     SemGANModelConfig,
     TrainConfig,
 )
@@ -201,3 +202,23 @@ add_preset("encoder-cpu", _encoder_preset(3000, 32, 32, 500),
            "generator's data, 3000 steps")
 add_preset("encoder-tiny", replace(_encoder_preset(20, 4, 8, 10), eval=EvalConfig(n=16, metrics=("miou", "pixel_acc"))),
            "a seconds-long encoder smoke configuration for pretrained:shapes (tests); learns nothing useful")
+
+
+# The segmenter: what dreamed (map, photo) pairs are measured by (benchmarks/downstream.py). A small U-Net from
+# scratch, Adam 2e-4 (0.5, 0.999) as pix2pix's, flips and crops; scored on the real val split.
+add_preset(
+    "segmenter-cpu",
+    RunConfig(data=DataConfig(name="facades", size=64, split="train"),
+              model=SegmenterModelConfig(channels=32, test_split="val"),
+              train=TrainConfig(steps=2000, batch=16, lr=2e-4, log_every=25, sample_every=500, ckpt_every=500,
+                                channels_last=True),
+              eval=EvalConfig(every=500, metrics=("miou", "pixel_acc"))),
+    "a segmenter on CMP facades at 64 px on a CPU: train split, scored on the val split (--data-root DIR)",
+)
+add_preset(
+    "segmenter-tiny",
+    RunConfig(data=DataConfig(name="shapes"), model=SegmenterModelConfig(channels=4, holdout=0.1),
+              train=TrainConfig(steps=20, batch=4, lr=2e-3, log_every=5, sample_every=10, ckpt_every=10),
+              eval=EvalConfig(n=16, metrics=("miou", "pixel_acc"))),
+    "a seconds-long segmenter smoke configuration on Colored Shapes and their rendered photos (tests)",
+)

@@ -286,6 +286,42 @@ class EncoderModelConfig(ModelSection):
             raise SemGANError(f"model.holdout={self.holdout}; expected a share in [0, 1)")
 
 
+@model_section
+@dataclass(frozen=True)
+class SegmenterModelConfig(ModelSection):
+    """The ``segmenter`` family: photo -> K-class logits with a small U-Net (pix2pix's, without its tanh), trained
+    from scratch with cross-entropy on paired data; what dreamed pairs are measured by (docs/results.md).
+
+    The test set is ``test_*`` (e.g. ``test_split=val`` of the same dataset), else a held-out share of the data.
+    ``extra_maps`` / ``extra_photos`` add a paired folder (a dreamed set) to the training pairs."""
+
+    KIND: ClassVar[str] = "a segmenter"
+
+    family: Literal["segmenter"] = "segmenter"
+    channels: int = 32  # U-Net channels after its first conv (doubled down to 8x)
+    jitter: float = 1.125  # random jitter: upscale by this, random crop back, random flip; 1 = flips only
+    holdout: float = 0.2  # share of the data held out for testing when no test_* set is given (by name)
+    train_share: float = 1.0  # share of the (not held-out) data pairs trained on, chosen by name with data.seed
+    extra_maps: str = ""  # a folder of further training maps (index PNGs + classes.json), e.g. dream --dataset's
+    extra_photos: str = ""  # ... and its photos, named like the maps
+    test_name: str = ""  # the test set's dataset ("" = data.name) ...
+    test_root: str = ""  # ... folder ("" = data.root) ...
+    test_split: str = ""  # ... split ("" = a held-out share of the data, model.holdout) ...
+    test_photos: str = ""  # ... and photo folder, for a folder dataset
+
+    def check(self) -> None:
+        self.positive("channels")
+        if self.jitter < 1.0:
+            raise SemGANError(f"model.jitter={self.jitter}; expected >= 1 (1 = no resize-and-crop jitter)")
+        for name in ("holdout",):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise SemGANError(f"model.{name}={getattr(self, name)}; expected a share in [0, 1)")
+        if not 0.0 <= self.train_share <= 1.0:
+            raise SemGANError(f"model.train_share={self.train_share}; expected a share in [0, 1]")
+        if bool(self.extra_maps) != bool(self.extra_photos):
+            raise SemGANError("model.extra_maps and model.extra_photos go together: the maps and their photos")
+
+
 #: The model section of a run: any registered family's.
 ModelConfig = ModelSection
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 # Importing the dataset modules registers their loaders.
 from semgan.data import cityscapes, facades, folder, shapes  # noqa: F401
-from semgan.data.dataset import LabelDataset, holdout_split
+from semgan.data.dataset import LabelDataset, holdout_split, share_by_name
 from semgan.data.registry import (
     DATASETS,
     SOURCES,
@@ -35,6 +35,7 @@ __all__ = [
     "LabelDataset",
     "dataset_from_config",
     "holdout_split",
+    "share_by_name",
     "load_dataset",
     "paired_datasets",
     "pairs_from_config",

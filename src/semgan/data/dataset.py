@@ -124,11 +124,26 @@ def label_dataset(
     )
 
 
+def item_names(dataset: LabelDataset) -> list[str]:
+    """A stable name per map: its file name when the dataset records them, else its index."""
+    files = dataset.meta.get("files")
+    return ([str(n) for n in files] if isinstance(files, list) and len(files) == len(dataset)
+            else [f"{i:06d}" for i in range(len(dataset))])
+
+
 def holdout_split(dataset: LabelDataset, share: float, seed: int) -> tuple[list[int], list[int]]:
     """(train, held-out) indices: a seeded split by file name (:func:`~semgan.data.files.train_val_split`)."""
-    files = dataset.meta.get("files")
-    names = ([str(n) for n in files] if isinstance(files, list) and len(files) == len(dataset)
-             else [f"{i:06d}" for i in range(len(dataset))])
     if share <= 0:
         return list(range(len(dataset))), []
-    return train_val_split(names, val_fraction=share, seed=seed)
+    return train_val_split(item_names(dataset), val_fraction=share, seed=seed)
+
+
+def share_by_name(dataset: LabelDataset, indices: list[int], share: float, seed: int) -> list[int]:
+    """``round(share * len(indices))`` of ``indices``, chosen by name with ``seed`` (nested as the share grows)."""
+    if share >= 1.0:
+        return list(indices)
+    if share <= 0.0 or not indices:
+        return []
+    names = item_names(dataset)
+    _, kept = train_val_split([names[i] for i in indices], val_fraction=share, seed=seed)
+    return [indices[k] for k in kept]

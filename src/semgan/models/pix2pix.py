@@ -37,14 +37,16 @@ class UnetBlock(nn.Module):
     """One level of the U-Net: down, the inner levels, up, and the skip around them (except the outermost)."""
 
     def __init__(self, outer: int, inner: int, *, in_channels: int | None = None, sub: nn.Module | None = None,
-                 outermost: bool = False, innermost: bool = False, dropout: bool = False) -> None:
+                 outermost: bool = False, innermost: bool = False, dropout: bool = False, tanh: bool = True) -> None:
         super().__init__()
         self.outermost = outermost
         in_channels = outer if in_channels is None else in_channels
         down_conv = nn.Conv2d(in_channels, inner, 4, stride=2, padding=1, bias=False)
         if outermost:
             up_conv = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1)
-            layers: list[nn.Module] = [down_conv, *([sub] if sub else []), nn.ReLU(True), up_conv, nn.Tanh()]
+            layers: list[nn.Module] = [down_conv, *([sub] if sub else []), nn.ReLU(True), up_conv]
+            if tanh:  # a photo in [-1, 1]; without: logits (a segmenter's)
+                layers.append(nn.Tanh())
         elif innermost:
             up_conv = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=False)
             layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True), up_conv, _norm(outer)]
@@ -74,10 +76,11 @@ class UnetGenerator(nn.Module):
         num_downs: 7 (unet_128) or 8 (unet_256): H = W = 2 ** num_downs.
         ngf: channels after the first conv (64 in the reference).
         dropout: the reference's dropout 0.5 in the middle levels.
+        tanh: end in tanh (a photo); False leaves the last conv's output (a segmenter's K logits).
     """
 
     def __init__(self, in_channels: int, out_channels: int = 3, num_downs: int = 7, ngf: int = 64,
-                 dropout: bool = True) -> None:
+                 dropout: bool = True, tanh: bool = True) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs={num_downs}; the U-Net has at least 5 levels")
@@ -88,7 +91,7 @@ class UnetGenerator(nn.Module):
         block = UnetBlock(ngf * 4, ngf * 8, sub=block)
         block = UnetBlock(ngf * 2, ngf * 4, sub=block)
         block = UnetBlock(ngf, ngf * 2, sub=block)
-        self.model = UnetBlock(out_channels, ngf, in_channels=in_channels, sub=block, outermost=True)
+        self.model = UnetBlock(out_channels, ngf, in_channels=in_channels, sub=block, outermost=True, tanh=tanh)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -6,7 +6,7 @@ section; importing the family modules here registers them (as :mod:`semgan.data`
 
 from __future__ import annotations
 
-from semgan.tasks import encoder, pix2pix, semgan  # noqa: F401  (registers the families)
+from semgan.tasks import encoder, pix2pix, segmenter, semgan  # noqa: F401  (registers the families)
 from semgan.tasks.base import FAMILIES, Task, build_task, load_task_data, register_family
 
 __all__ = ["FAMILIES", "Task", "build_task", "load_task_data", "register_family"]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from semgan import ema
+from semgan.augment import paired_jitter
 from semgan.config import EvalConfig, Pix2PixModelConfig, RunConfig
 from semgan.data import LabelDataset, holdout_split, pairs_from_config
 from semgan.data.sampler import EpochSampler
@@ -124,7 +125,7 @@ photos = load_translator("THIS_FOLDER")(labels)   # (N, H, W) class indices -> (
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's (x, y): encoded maps (b, C, H, W) and photos (b, 3, H, W) in [-1, 1], jittered alike."""
         engine, t = self.engine, self.cfg.train
-        B, (H, W) = t.batch, self.dataset.resolution
+        B, H = t.batch, self.dataset.resolution[0]
         size = round(H * self.model_cfg.jitter)
         # Drawn for the global batch on every rank, then shared out, like the data order.
         offsets = torch.randint(0, size - H + 1, (B, 2), generator=self.jitter_gen)
@@ -133,15 +134,7 @@ photos = load_translator("THIS_FOLDER")(labels)   # (N, H, W) class indices -> (
         offsets, flips = engine.sync.shard(offsets), engine.sync.shard(flips)
         labels = self.labels.index_select(0, idx)  # (b, H, W) uint8
         photos = uint8_to_rgb(self.photos.index_select(0, idx))  # (b, 3, H, W)
-        if size > H:  # the reference's load_size -> crop_size: maps by nearest neighbour, photos bicubic
-            up = F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest-exact")
-            labels = up[:, 0].to(torch.uint8)
-            photos = F.interpolate(photos, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
-            labels = torch.stack([lab[y:y + H, x:x + W] for lab, (y, x) in zip(labels, offsets.tolist(), strict=True)])
-            photos = torch.stack([p[:, y:y + H, x:x + W] for p, (y, x) in zip(photos, offsets.tolist(), strict=True)])
-        flip = flips.to(engine.device)
-        labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
-        photos = torch.where(flip[:, None, None, None], photos.flip(-1), photos)
+        labels, photos = paired_jitter(labels, photos, size, offsets, flips)
         x = encode_labels(labels.long(), self.model_cfg.input, self.palette)
         return engine.input(x), engine.input(photos)
 
