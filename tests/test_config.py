@@ -111,9 +111,11 @@ def test_cpu_presets_keep_every_class_and_the_papers_do_not_change():
     for name in ("shapes-cpu", "facades-cpu", "cityscapes-cpu", "folder-cpu"):
         cfg = get_preset(name)
         assert (cfg.model.class_prior, cfg.train.guard_rollbacks) == (0.01 if name == "shapes-cpu" else 0.0, 3)
+        assert cfg.train.lr_decay == 0.3, "the CPU presets end on a settled model (docs/results.md)"
         assert cfg.eval.every > 0 and "structure" in cfg.eval.metrics, "the guard reads the structure evaluations"
     for name in ("shapes", "facades", "cityscapes", "tiny"):
         assert (get_preset(name).model.class_prior, get_preset(name).train.guard_rollbacks) == (0.0, 0)
+        assert get_preset(name).train.lr_decay == 0.0
     with pytest.raises(SemGANError, match=r"or train.guard_rollbacks=0 \(no guard\)"):
         apply_overrides(get_preset("shapes-cpu"), ["eval.metrics=swd"])
 
