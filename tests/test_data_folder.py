@@ -186,3 +186,16 @@ def test_native_size_needs_equal_sizes(index_root):
 def test_classes_file_given_by_path(tmp_path, index_root):
     other = write_classes(tmp_path, {**CLASSES, "names": ["n0", "n1", "n2", "n3"]}, "elsewhere.json")
     assert load_dataset("folder", root=str(index_root), classes=str(other)).class_names[0] == "n0"
+
+
+def test_a_classes_file_with_a_colour_name_or_a_key_twice_is_one_clear_error(tmp_path):
+    from semgan.data.folder import read_classes_file
+
+    bad = tmp_path / "names.json"
+    bad.write_text('{"names": ["a", "b"], "colors": ["red", [0, 0, 0]]}')
+    with pytest.raises(SemGANError, match="not a colour name"):
+        read_classes_file(bad)
+    twice = tmp_path / "twice.json"
+    twice.write_text('{"names": ["a", "b"], "colors": [[0, 0, 0], [1, 1, 1]], "names": ["x", "y"]}')
+    with pytest.raises(SemGANError, match="gives 'names' more than once"):
+        read_classes_file(twice)

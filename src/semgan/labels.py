@@ -185,7 +185,12 @@ def read_rgb_png(path: str | Path) -> np.ndarray:
 
 
 def palette_array(colors: Sequence[Sequence[int]]) -> np.ndarray:
-    """A (K, 3) uint8 palette from a list of RGB triples, checking the range."""
+    """A (K, 3) uint8 palette from a list of RGB triples, checking the types and the range."""
+    bad = [c for c in colors if not isinstance(c, list | tuple | np.ndarray)
+           or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in c)]
+    if bad:
+        raise SemGANError(f"a palette must be K RGB triples of integers in 0..255 (e.g. [255, 0, 0], not a colour "
+                          f"name), got {bad[0]!r}")
     pal = np.asarray(colors, dtype=np.int64)
     if pal.ndim != 2 or pal.shape[1] != 3 or pal.min() < 0 or pal.max() > 255:
         raise SemGANError(f"a palette must be K RGB triples in 0..255, got {colors!r}")

@@ -89,6 +89,16 @@ def _int_list(value: object, key: str, origin: str) -> list[int]:
     return list(value)
 
 
+def _unique_keys(path: Path, pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object, refusing a key given twice (json keeps the last one silently)."""
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise SemGANError(f"the classes file {path} gives {', '.join(map(repr, twice))} more than once; JSON keeps "
+                          "only the last, so say each once")
+    return dict(pairs)
+
+
 def parse_classes(spec: object, *, origin: str = "classes file") -> tuple[ClassSet, str, float | None]:
     """Validate a classes mapping (the parsed JSON/YAML) into a class set, an encoding and a tolerance.
 
@@ -197,7 +207,7 @@ def read_classes_file(path: str | os.PathLike[str]) -> FolderClasses:
                 ) from None
             spec = yaml.safe_load(data)
         else:
-            spec = json.loads(data)
+            spec = json.loads(data, object_pairs_hook=partial(_unique_keys, path))
     except SemGANError:
         raise
     except Exception as exc:  # JSON and YAML parsers raise their own error types
