@@ -54,3 +54,10 @@ def test_cli_seeds(run, tmp_path, capsys):
     assert np.array_equal(labels, semgan.load(run).sample_seeds([9]).labels[0].numpy())
     assert main(["sample", str(run), "--seeds", "9", "--out", str(out)]) == 2
     assert "already holds seed0009.png" in capsys.readouterr().err
+
+
+def test_seeds_named_twice_or_past_the_largest_are_refused():
+    with pytest.raises(SemGANError, match="names seed 2 more than once"):
+        parse_seeds("0-3,2")
+    with pytest.raises(SemGANError, match="past the largest seed"):
+        parse_seeds("99999999999999999999")

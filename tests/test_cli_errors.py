@@ -146,3 +146,11 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err.strip()
     assert err.startswith("semgan: error: ") and err.endswith(": No space left on device")
     assert str(tmp_path / "s") in err and "error::" not in err
+
+
+def test_a_seed_too_large_and_an_empty_metric_list_are_one_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["sample", "--pretrained", "shapes", "--seed", "18446744073709551616", "--out", "x"])
+    assert "expected a seed in 0..9223372036854775807" in capsys.readouterr().err
+    assert main(["evaluate", "pretrained:shapes", "--metrics", "", "--n", "4"]) == 2
+    assert "names no metric" in capsys.readouterr().err

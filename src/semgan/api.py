@@ -32,7 +32,8 @@ def load(path: str | Path, *, checkpoint: str = "latest", device: str | torch.de
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-3,7,10-11"`` -> [0, 1, 2, 3, 7, 10, 11] (StyleGAN's seed ranges; order kept, duplicates kept)."""
+    """``"0-3,7,10-11"`` -> [0, 1, 2, 3, 7, 10, 11] (StyleGAN's seed ranges; order kept; a seed named twice is an
+    error, since each seed is one map file)."""
     seeds: list[int] = []
     for part in (p.strip() for p in text.split(",")):
         lo, sep, hi = part.partition("-")
@@ -43,7 +44,13 @@ def parse_seeds(text: str) -> list[int]:
             raise SemGANError(f"--seeds {text!r}: {part!r} is not a seed or a range like 0-35") from None
         if a < 0 or b < a:
             raise SemGANError(f"--seeds {text!r}: {part!r} is not a range of non-negative seeds (low-high)")
+        if b > 2**63 - 1:
+            raise SemGANError(f"--seeds {text!r}: {part!r} goes past the largest seed, 2**63 - 1")
         if b - a >= 100_000:
             raise SemGANError(f"--seeds {text!r}: {part!r} holds {b - a + 1} seeds; at most 100000 at once")
         seeds += range(a, b + 1)
+    twice = sorted({s for s in seeds if seeds.count(s) > 1}) if len(seeds) != len(set(seeds)) else []
+    if twice:
+        raise SemGANError(f"--seeds {text!r} names seed{'s' * (len(twice) > 1)} {', '.join(map(str, twice[:5]))} "
+                          "more than once; each seed is one map file, so name each once")
     return seeds

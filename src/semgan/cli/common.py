@@ -39,6 +39,18 @@ def count(minimum: int) -> Callable[[str], int]:
 
 POSITIVE = count(1)
 NON_NEGATIVE = count(0)
+MAX_SEED = 2**63 - 1  # torch's generators take a signed 64-bit seed
+
+
+def seed(text: str) -> int:
+    """An argparse ``type``: a seed, an integer in 0..2**63-1."""
+    value = count(0)(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..{MAX_SEED} (2**63 - 1), got {value}")
+    return value
+
+
+SEED = seed
 
 
 def complete_with(action: argparse.Action, words: Iterable[str]) -> argparse.Action:
@@ -84,7 +96,10 @@ def metric_names(text: str) -> list[str]:
     """The names of a comma-separated ``--metrics`` value; a typo fails here, naming the valid metrics."""
     from semgan.metrics import check_metric_names
 
-    return check_metric_names(m.strip() for m in text.split(",") if m.strip())
+    names = check_metric_names(m.strip() for m in text.split(",") if m.strip())
+    if not names:
+        raise SemGANError(f"--metrics {text!r} names no metric; give one or more, e.g. --metrics swd,semantic")
+    return names
 
 
 def metrics_help() -> str:

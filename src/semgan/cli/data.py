@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semgan.cli.common import POSITIVE, SubParsers, add_data_root
+from semgan.cli.common import POSITIVE, SEED, SubParsers, add_data_root
 from semgan.data import DATASETS, LabelDataset, load_dataset, prepare_dataset
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, write_rgb_png
@@ -42,7 +42,7 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
         help="dataset split (cityscapes: train/val/test/trainval; facades: all/base/extended/"
         "train/val; pix2pix: train/val/test/all; folder: a subfolder)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of seeded splits")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of seeded splits")
     p.add_argument("--skip-bad", action="store_true", help="skip bad files (reported) instead of stopping")
     p.add_argument("--cache-dir", help="cache root (default: $SEMGAN_CACHE or ~/.cache/semgan)")
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from semgan.cli.common import SubParsers, add_device
+from semgan.cli.common import SEED, SubParsers, add_device
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 
@@ -181,7 +181,7 @@ def add_interpolate(sub: SubParsers) -> None:
     p.add_argument("--refine", type=int, default=0, help="Adam steps per end latent after the encoder")
     p.add_argument("--lr", type=float, default=0.05, help="Adam's step for --refine")
     p.add_argument("--translator", type=Path, help="a pix2pix run of the same classes: a photo of every frame")
-    p.add_argument("--seed", type=int, default=0, help="seeds the translator's dropout")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the translator's dropout")
     p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in ENCODER/checkpoints")
     add_device(p)

@@ -8,6 +8,7 @@ from pathlib import Path
 from semgan.cli.common import (
     NON_NEGATIVE,
     POSITIVE,
+    SEED,
     SubParsers,
     add_data_root,
     add_device,
@@ -60,7 +61,7 @@ def add_metrics(sub: SubParsers) -> None:
                    help="write REAL's FID statistics to FILE (.npz, pytorch-fid's format) for later runs")
     p.add_argument("--metrics", default=DEFAULT_METRICS, help=metrics_help())
     p.add_argument("--n", type=POSITIVE, help="use the first N images of each folder (sorted by name)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the metrics' randomness (SWD's projections)")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the metrics' randomness (SWD's projections)")
     add_device(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_metrics)
@@ -102,7 +103,7 @@ def add_evaluate(sub: SubParsers) -> None:
     p.add_argument("run", type=Path, help="run folder (or checkpoint file)")
     p.add_argument("--metrics", default=DEFAULT_METRICS, help=metrics_help())
     p.add_argument("--n", type=NON_NEGATIVE, default=0, help="images per set (0: the whole training set)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the latents and the metrics")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the latents and the metrics")
     p.add_argument("--checkpoint", default="latest", help="latest, or best-<metric>")
     add_data_root(p, "dataset folder, if it moved since training")
     add_device(p)

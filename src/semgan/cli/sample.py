@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from semgan.cli.common import POSITIVE, SubParsers, add_device
+from semgan.cli.common import POSITIVE, SEED, SubParsers, add_device
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 
@@ -80,7 +80,7 @@ def add_sample(sub: SubParsers) -> None:
                                                                              sorted(PRETRAINED.items())))
     p.add_argument("--n", type=POSITIVE, default=64, help="number of samples")
     p.add_argument("--seeds", help="one map per seed instead, e.g. 0-35,40 (color/seed0000.png, labels/...)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the latents (the same maps on every device)")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the latents (the same maps on every device)")
     p.add_argument("--out", type=Path, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
     add_device(p)
@@ -137,7 +137,7 @@ def add_dream(sub: SubParsers) -> None:
     p.add_argument("--generator", type=Path, required=True, help="SemGAN or RGB-baseline run (or exported model)")
     p.add_argument("--translator", type=Path, required=True, help="pix2pix run of the same class set")
     p.add_argument("--n", type=POSITIVE, default=16, help="maps to dream; with --interpolate: keys")
-    p.add_argument("--seed", type=int, default=0, help="seeds the latents and the translator")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the latents and the translator")
     p.add_argument("--out", type=Path, help="new folder for labels/, maps/, photos/ and grid.png")
     p.add_argument("--dataset", type=Path, help="instead of --out: a paired folder for training (maps/ with "
                    "classes.json, photos/); pair i is seed SEED+i; resumable: the same command continues it")

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from semgan.cli.common import NON_NEGATIVE, SubParsers, add_data_root, add_device, complete_with
+from semgan.cli.common import NON_NEGATIVE, SEED, SubParsers, add_data_root, add_device, complete_with
 from semgan.config import (
     MODES,
     PRESET_HELP,
@@ -125,7 +125,7 @@ def add_pix2pix(sub: SubParsers) -> None:
     p.add_argument("--labels", type=Path, required=True, help="folder of index PNGs (e.g. semgan sample's labels/)")
     p.add_argument("--out", type=Path, required=True, help="new folder: OUT/photos/<name>.png and OUT/grid.png")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
-    p.add_argument("--seed", type=int, default=0, help="seeds the translator's dropout")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the translator's dropout")
     add_device(p)
     p.set_defaults(func=_cmd_translate)
 
