@@ -184,7 +184,7 @@ def test_score_folders_with_given_palette(tmp_path: Path) -> None:
 
 
 def test_registry_names() -> None:
-    assert METRICS.names() == ["fid", "kid", "l1", "ms_ssim", "semantic", "structure", "swd"]
+    assert METRICS.names() == ["fid", "kid", "l1", "miou", "ms_ssim", "pixel_acc", "semantic", "structure", "swd"]
 
 
 def test_compute_metrics_baseline_path(tiny_inception: None, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -168,8 +169,15 @@ def test_cmp_pairs_and_the_seeded_held_out_split(shared_data):
     train_idx, held = holdout_split(ds, 0.1, seed=0)
     assert len(held) == 38 and not set(train_idx) & set(held) and len(train_idx) + len(held) == 378
     assert holdout_split(ds, 0.1, seed=0) == (train_idx, held) and holdout_split(ds, 0.1, seed=1)[1] != held
-    with pytest.raises(SemGANError, match="no photos"):
-        pairs_from_config(DataConfig(name="shapes"))
+    shapes = pairs_from_config(DataConfig(name="shapes"))  # generated maps come with rendered photos
+    assert shapes.photos is not None and shapes.photos.shape[1:] == (3, 64, 64)
+
+
+def test_a_folder_without_photos_is_refused(pix_cfg):
+    from semgan.data import pairs_from_config
+
+    with pytest.raises(SemGANError, match="needs their photos: --set data.photos=DIR"):
+        pairs_from_config(dataclasses.replace(pix_cfg.data, photos=""))
 
 
 @pytest.mark.filterwarnings("ignore:train.precision=bf16")
