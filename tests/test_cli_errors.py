@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,7 +85,8 @@ def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(semgan.cli.train, "_cmd_presets", boom)
     assert main(["presets"]) == 2
-    assert capsys.readouterr().err.strip() == "semgan: error: /some/where: Permission denied"
+    assert capsys.readouterr().err.strip() == ("semgan: error: cannot use /some/where: permission denied; choose a "
+                                               "folder you may write to (or read)")
 
 
 def _folder_with(tmp_path: Path, extra: dict[bytes, bytes]) -> Path:
@@ -154,3 +156,95 @@ def test_a_seed_too_large_and_an_empty_metric_list_are_one_line(capsys):
     assert "expected a seed in 0..9223372036854775807" in capsys.readouterr().err
     assert main(["evaluate", "pretrained:shapes", "--metrics", "", "--n", "4"]) == 2
     assert "names no metric" in capsys.readouterr().err
+
+
+def _folder(path: Path, n: int, size: int = 32) -> Path:
+    from PIL import Image
+
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 3, (size, size), dtype=np.uint8) * 100).convert("RGB").save(path / f"{i}.png")
+    return path
+
+
+def test_jpeg_data_named_png_is_no_label_map(tmp_path):
+    from PIL import Image
+
+    from semgan.data.decode import read_index_values
+    from semgan.errors import SemGANError
+    from semgan.labels import read_label_png
+
+    path = tmp_path / "map.png"
+    Image.fromarray(np.full((16, 16), 2, dtype=np.uint8)).save(path, format="JPEG")  # a grey JPEG, named .png
+    for read in (read_label_png, lambda p: read_index_values(p, hint="")):
+        with pytest.raises(SemGANError, match=r"map.png holds JPEG data .* must be a lossless PNG"):
+            read(path)
+
+
+def test_metrics_refuse_a_16_bit_image_and_skip_bad_leaves_it_out(tmp_path, capsys):
+    from PIL import Image
+
+    real, fake = _folder(tmp_path / "real", 4), _folder(tmp_path / "fake", 4)
+    Image.fromarray(np.full((32, 32), 60000, dtype=np.uint16)).save(fake / "9.png")  # mode I;16
+    assert main(["metrics", str(real), str(fake), "--metrics", "swd"]) == 2
+    err = capsys.readouterr().err
+    assert "9.png is a mode-I;16 image" in err and "--skip-bad" in err
+    assert "Traceback" not in err
+    assert main(["metrics", str(real), str(fake), "--metrics", "swd", "--skip-bad", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n_fake"] == 4 and "skipped 1 of 5 images" in err and "9.png" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["sample", "--pretrained", "shapes", "--n", "4", "--out", "OUT"],
+    ["train", "--preset", "tiny", "--steps", "2", "--out", "OUT"],
+    ["export", "pretrained:shapes", "--out", "OUT"],
+    ["evaluate", "pretrained:shapes", "--n", "4", "--out", "OUT"],
+])  # fmt: skip
+def test_an_out_under_a_file_or_on_a_read_only_mount_is_refused_before_any_work(argv, tmp_path, capsys, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "afile" / "out") if a == "OUT" else a for a in argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "afile is a file, not a folder" in err and "sampling" not in err
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(os, "statvfs", lambda path: ReadOnly())
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "new") if a == "OUT" else a for a in argv])
+    assert "is on a read-only file system" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["data", "prepare", "shapes"], "shapes is generated, not read from files, so there is nothing to prepare"),
+    (["data", "prepare", "folder", "--data-root", "ROOT", "--size", "100000"], "size 100000 is over the maximum of 4096"),
+    (["compare", "--preset", "pix2pix-tiny", "--out", "OUT"], "compare trains SemGAN against its RGB baseline"),
+    (["compare", "--preset", "tiny", "--seeds", "100000", "--out", "OUT"], "--seeds: expected at most 100"),
+    (["pix2pix", "train", "--resume", "--out", "RUN"], "is a semgan run, not a pix2pix one; resume it with `semgan train"),
+])  # fmt: skip
+def test_messages_point_the_right_way(argv, message, tiny_run, tmp_path, capsys):
+    argv = [{"RUN": str(tiny_run), "OUT": str(tmp_path / "out"), "ROOT": str(tmp_path)}.get(a, a) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_mixed_sizes_name_the_odd_file(tmp_path):
+    from PIL import Image
+
+    from semgan.data import load_dataset
+    from semgan.errors import SemGANError
+
+    (tmp_path / "classes.json").write_text('{"names": ["a", "b"], "colors": [[0, 0, 0], [255, 0, 0]]}')
+    for i in range(3):
+        Image.fromarray(np.eye(8, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    Image.fromarray(np.eye(16, dtype=np.uint8)).save(tmp_path / "odd.png")
+    with pytest.raises(SemGANError, match=r"3 of 8x8 \(e.g. 0.png\); 1 of 16x16 \(e.g. odd.png\)"):
+        load_dataset("folder", root=str(tmp_path))

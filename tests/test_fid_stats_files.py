@@ -44,5 +44,10 @@ def test_saved_statistics_give_the_folders_fid(tmp_path, capsys, monkeypatch):
     assert "expected (2048,)" in capsys.readouterr().err
     np.save(tmp_path / "obj.npy", np.array([object()], dtype=object), allow_pickle=True)
     (tmp_path / "obj.npz").write_bytes((tmp_path / "obj.npy").read_bytes())
-    assert main(["metrics", str(tmp_path / "obj.npz"), str(fake), "--metrics", "fid"]) == 2
-    assert "cannot read FID statistics" in capsys.readouterr().err
+    assert main(["metrics", str(tmp_path / "obj.npz"), str(fake), "--metrics", "fid"]) == 2  # an .npy named .npz
+    err = capsys.readouterr().err
+    assert "FID statistics" in err and "allow_pickle" not in err
+    np.savez(tmp_path / "objects.npz", mu=np.array([object()], dtype=object), sigma=np.zeros((3, 3)))
+    assert main(["metrics", str(tmp_path / "objects.npz"), str(fake), "--metrics", "fid"]) == 2
+    err = capsys.readouterr().err
+    assert "refused FID statistics" in err and "pickled Python objects" in err and "allow_pickle" not in err

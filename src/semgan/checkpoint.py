@@ -6,6 +6,7 @@ weights_only=True)`` can read it and a file handed over by someone else cannot r
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,11 +65,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise SemGANError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types; none of them is a bug of ours
+    except pickle.UnpicklingError:
+        # torch's message goes on to say how to load it unsafely; we never suggest that for a file handed to us
+        raise SemGANError(
+            f"refused checkpoint {path}: it holds pickled Python objects other than tensors and plain values "
+            "(classes or code), which semgan never unpickles; only semgan checkpoints are accepted"
+        ) from None
+    except Exception as exc:  # other read errors come in many types; none of them is a bug of ours
         raise SemGANError(
             f"cannot load checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             " (only semgan checkpoints, which hold tensors and plain values, are accepted)"
-        ) from exc
+        ) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         raise SemGANError(f"{path} is not a semgan checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     if ckpt["format"] > FORMAT:

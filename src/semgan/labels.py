@@ -141,6 +141,16 @@ def open_image(path: str | Path) -> Image.Image:
     return img
 
 
+LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")  # WEBP may be lossless, but PIL cannot tell; its maps must come as PNG
+
+
+def check_lossless(img: Image.Image, path: str | Path) -> None:
+    """Refuse lossy image data where pixel values are class indices: compression noise would become labels."""
+    if img.format in LOSSY_FORMATS:
+        raise SemGANError(f"{path} holds {img.format} data (whatever its name says); lossy compression turns edges "
+                          "into stray class indices, so a label map must be a lossless PNG")
+
+
 def read_label_png(path: str | Path) -> np.ndarray:
     """Read an index PNG (mode L or P) and return its raw pixel values as (H, W) uint8.
 
@@ -148,6 +158,7 @@ def read_label_png(path: str | Path) -> np.ndarray:
     since their pixel values are colours, not indices (decode those with :func:`snap_to_palette`).
     """
     img = open_image(path)
+    check_lossless(img, path)
     if img.mode not in ("L", "P"):
         raise SemGANError(
             f"{path} is a mode-{img.mode} image; expected an index PNG (mode L or P) whose pixel values are "
@@ -179,8 +190,14 @@ def write_rgb_png(path: str | Path, image: torch.Tensor | np.ndarray) -> None:
 
 
 def read_rgb_png(path: str | Path) -> np.ndarray:
-    """Read any image as (3, H, W) uint8 RGB; grey and palette images are expanded to three channels."""
+    """Read any 8-bit image as (3, H, W) uint8 RGB; grey and palette images are expanded to three channels.
+
+    16-bit and float images are refused: converting them to 8 bits clips every value over 255.
+    """
     img = open_image(path)
+    if img.mode.startswith(("I", "F")):
+        raise SemGANError(f"{path} is a mode-{img.mode} image (16/32-bit or float); expected an 8-bit RGB, grey or "
+                          "palette image: converting it would clip every value over 255")
     return np.asarray(img.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy()
 
 

@@ -7,8 +7,10 @@ an interrupted training run exits with 130 after saving its checkpoint.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from semgan import __version__
@@ -90,9 +92,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("semgan: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # a file system refusal no check foresaw: one line, not a traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"semgan: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"semgan: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One sentence naming the path and why the file system refused it, for the refusals users meet."""
+    if not exc.filename:
+        return str(exc.strerror or exc)
+    path = Path(str(exc.filename))
+    if exc.errno == errno.ENOTDIR:
+        blocker = next((p for p in path.parents if p.is_file()), None)
+        if blocker is not None:
+            return f"cannot use {path}: {blocker} is a file, not a folder; choose another path"
+    reasons = {
+        errno.EROFS: "it is on a read-only file system; choose a writable folder",
+        errno.EACCES: "permission denied; choose a folder you may write to (or read)",
+        errno.EPERM: "the operation is not permitted there",
+        errno.EISDIR: "it is a folder, where a file was expected",
+    }
+    return f"cannot use {path}: {reasons.get(exc.errno or -1, exc.strerror or str(exc))}"
 
 
 if __name__ == "__main__":

@@ -21,8 +21,11 @@ DEVICES = ("auto", "cpu", "cuda")
 COMPLETE_ATTR = "semgan_complete"
 
 
-def count(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: an integer of at least ``minimum``; argparse names the option when it fails."""
+def count(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``minimum..maximum``; argparse names the option when it fails.
+
+    ``why`` says, in the message, what the maximum is for.
+    """
 
     def parse(text: str) -> int:
         try:
@@ -31,6 +34,8 @@ def count(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected at most {maximum}{f' ({why})' if why else ''}, got {value}")
         return value
 
     parse.__name__ = "count"  # what argparse prints for an unparseable value
@@ -79,6 +84,28 @@ def add_data_root(p: argparse.ArgumentParser, help: str, *, deprecated: Sequence
 def add_device(p: argparse.ArgumentParser) -> None:
     """``--device``, ``auto`` by default in every command."""
     complete_with(p.add_argument("--device", default="auto", help=DEVICE_HELP), DEVICES)
+
+
+def out_path(text: str) -> Path:
+    """An argparse ``type`` for an output path (file or folder): refused at once, before any work, when a part of
+    it is a file or the place it would be made in is read-only or not writable."""
+    path = Path(text)
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if existing != path and not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{path}: {existing} is a file, not a folder; choose another path")
+    folder = existing if existing.is_dir() else existing.parent
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # no statvfs (Windows): the write itself will say
+        read_only = False
+    if read_only:
+        raise argparse.ArgumentTypeError(f"{path}: {folder} is on a read-only file system; choose a writable folder")
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{path}: {folder} is not writable by you; choose another folder")
+    return path
+
+
+OUT = out_path
 
 
 def writable_file(path: Path) -> None:

@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from semgan.cli.common import POSITIVE, SubParsers, add_data_root, complete_with, metrics_help
+from semgan.cli.common import OUT, POSITIVE, SubParsers, add_data_root, complete_with, count, metrics_help
 from semgan.comparison import COMPARE_FILE, read_compare
 from semgan.config import PRESETS, apply_cli, from_dict, get_preset
 from semgan.errors import SemGANError
+
+MAX_SEEDS = 100
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -25,6 +27,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         base = from_dict(read_compare(out)["config"])  # continuing: the compare's own config is the base
     else:
         base = get_preset(args.preset)
+        if base.model.family != "semgan":
+            raise SemGANError(
+                f"--preset {args.preset} trains a {base.model.family} model; compare trains SemGAN against its RGB "
+                "baseline, so it takes the semgan presets: "
+                + ", ".join(n for n in PRESETS.names() if get_preset(n).model.family == "semgan"))
     cfg = apply_cli(base, args.set, {
         "train.steps": args.steps, "eval.metrics": args.metrics, "eval.every": args.eval_every,
         "data.root": None if args.data_root is None else str(args.data_root),
@@ -52,10 +59,11 @@ def add_compare(subparsers: SubParsers) -> None:
     complete_with(p.add_argument(
         "--preset", help=f"one of: {', '.join(PRESETS.names())} (default when DIR holds a compare: its own)"),
         PRESETS.names())
-    p.add_argument("--out", required=True, type=Path,
+    p.add_argument("--out", required=True, type=OUT,
                    help="compare folder: DIR/semgan-s<seed>, DIR/gan-s<seed>, DIR/report.{md,html}")
     p.add_argument("--steps", type=POSITIVE, help="total steps of each run (train.steps); may grow on a later call")
-    p.add_argument("--seeds", type=POSITIVE, default=1, help="training seeds per model")
+    p.add_argument("--seeds", type=count(1, MAX_SEEDS, "each seed trains every model of the comparison from "
+                   "scratch"), default=1, help=f"training seeds per model (at most {MAX_SEEDS})")
     p.add_argument("--metrics", help=f"{metrics_help()} (default {','.join(DEFAULT_METRICS)})")
     p.add_argument("--eval-every", type=POSITIVE,
                    help=f"steps between evaluations (default: steps // {DEFAULT_EVALUATIONS}; and at the last step)")

@@ -13,13 +13,12 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from semgan.cli.common import POSITIVE, SEED, SubParsers, add_data_root
-from semgan.data import DATASETS, LabelDataset, load_dataset, prepare_dataset
+from semgan.cli.common import OUT, POSITIVE, SEED, SubParsers, add_data_root
+from semgan.data import DATASETS, SOURCES, LabelDataset, load_dataset, prepare_dataset
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid, write_rgb_png
 
@@ -74,7 +73,7 @@ def add_data(subparsers: SubParsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("preview", help="write a colour grid of label maps")
     _add_source_args(p)
-    p.add_argument("--out", required=True, type=Path, help="output PNG path")
+    p.add_argument("--out", required=True, type=OUT, help="output PNG path")
     p.add_argument("--n", type=POSITIVE, default=16, help="number of maps, evenly spaced over the set")
     p.set_defaults(func=cmd_preview)
     return data
@@ -112,6 +111,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """``semgan data prepare``: decode the dataset into the cache and print where it went."""
     _enable_logging()
     root = _root(args)
+    if args.name not in SOURCES:  # generated in memory on every use: nothing to decode or cache
+        raise SemGANError(f"data prepare {args.name}: {args.name} is generated, not read from files, so there is "
+                          f"nothing to prepare; it is made when a run needs it (`semgan data info {args.name}` "
+                          "shows it). Prepare applies to " + ", ".join(SOURCES.names()))
     if root is None:
         raise SemGANError(f"data prepare {args.name}: --data-root is required (the dataset's source folder)")
     t0 = time.perf_counter()

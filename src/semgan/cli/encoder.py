@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from semgan.cli.common import SEED, SubParsers, add_device
+from semgan.cli.common import OUT, SEED, SubParsers, add_device
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 
@@ -93,7 +93,7 @@ def add_encode(sub: SubParsers) -> None:
                        "from the encoder's start for N Adam steps (hybrid inversion).")
     p.add_argument("encoder", type=Path, help="encoder run folder, checkpoint file or export")
     p.add_argument("--maps", type=Path, required=True, help="folder of index PNGs of the generator's classes")
-    p.add_argument("--out", type=Path, required=True, help="the latents file, e.g. latents.npz")
+    p.add_argument("--out", type=OUT, required=True, help="the latents file, e.g. latents.npz")
     p.add_argument("--refine", type=int, default=0, help="Adam steps per latent after the encoder (0 = none)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam's step for --refine")
     p.add_argument("--generator", type=Path, help="check that this generator is the encoder's own (its fingerprint)")
@@ -182,7 +182,7 @@ def add_interpolate(sub: SubParsers) -> None:
     p.add_argument("--lr", type=float, default=0.05, help="Adam's step for --refine")
     p.add_argument("--translator", type=Path, help="a pix2pix run of the same classes: a photo of every frame")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the translator's dropout")
-    p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    p.add_argument("--out", type=OUT, required=True, help="a new or empty folder")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in ENCODER/checkpoints")
     add_device(p)
     p.set_defaults(func=_cmd_interpolate)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from semgan.cli.common import (
     NON_NEGATIVE,
+    OUT,
     POSITIVE,
     SEED,
     SubParsers,
@@ -30,7 +31,8 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     device = resolve_device(args.device, key="--device")
     if args.save_stats is not None:
         writable_file(args.save_stats)
-        count = save_folder_statistics(args.real, args.save_stats, n=args.n, device=device, progress=not args.json)
+        count = save_folder_statistics(args.real, args.save_stats, n=args.n, device=device, progress=not args.json,
+                                       skip_bad=args.skip_bad)
         print(f"FID statistics of {count} images in {args.real} -> {args.save_stats}")
         if args.fake is None:
             return 0
@@ -41,10 +43,11 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         if names != ["fid"]:
             raise SemGANError(f"{args.real} holds FID statistics, which give FID only; got --metrics "
                               f"{args.metrics}: pass --metrics fid")
-        result = fid_against_statistics(args.real, args.fake, n=args.n, device=device, progress=not args.json)
+        result = fid_against_statistics(args.real, args.fake, n=args.n, device=device, progress=not args.json,
+                                        skip_bad=args.skip_bad)
     else:
         result = score_folders(args.real, args.fake, metric_names(args.metrics), n=args.n, seed=args.seed,
-                               device=device, progress=not args.json)
+                               device=device, progress=not args.json, skip_bad=args.skip_bad)
     print_metrics(result, args.json)
     return 0
 
@@ -62,6 +65,8 @@ def add_metrics(sub: SubParsers) -> None:
     p.add_argument("--metrics", default=DEFAULT_METRICS, help=metrics_help())
     p.add_argument("--n", type=POSITIVE, help="use the first N images of each folder (sorted by name)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the metrics' randomness (SWD's projections)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unreadable or odd-sized images (each named in a warning) instead of stopping")
     add_device(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_metrics)
@@ -107,6 +112,6 @@ def add_evaluate(sub: SubParsers) -> None:
     p.add_argument("--checkpoint", default="latest", help="latest, or best-<metric>")
     add_data_root(p, "dataset folder, if it moved since training")
     add_device(p)
-    p.add_argument("--out", type=Path, help="also write the result to this JSON file")
+    p.add_argument("--out", type=OUT, help="also write the result to this JSON file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_evaluate)

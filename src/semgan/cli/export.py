@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from semgan.cli.common import SubParsers
+from semgan.cli.common import OUT, SubParsers
 from semgan.run_dir import RunDir
 
 
@@ -26,6 +26,6 @@ def add_export(subparsers: SubParsers) -> None:
         "`semgan evaluate`, `semgan dream` and semgan.load take the folder.",
     )
     p.add_argument("run", type=Path, help="a run folder, a checkpoint file, an exported folder or pretrained:NAME")
-    p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    p.add_argument("--out", type=OUT, required=True, help="a new or empty folder")
     p.add_argument("--checkpoint", default=RunDir.LATEST, help="latest, or best-<metric>")
     p.set_defaults(func=_cmd_export)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from semgan.cli.common import POSITIVE, SEED, SubParsers, add_device
+from semgan.cli.common import OUT, POSITIVE, SEED, SubParsers, add_device
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 
@@ -81,7 +81,7 @@ def add_sample(sub: SubParsers) -> None:
     p.add_argument("--n", type=POSITIVE, default=64, help="number of samples")
     p.add_argument("--seeds", help="one map per seed instead, e.g. 0-35,40 (color/seed0000.png, labels/...)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the latents (the same maps on every device)")
-    p.add_argument("--out", type=Path, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
+    p.add_argument("--out", type=OUT, required=True, help="writes OUT/labels/*.png, OUT/color/*.png, OUT/grid.png")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
     add_device(p)
     p.add_argument("--no-progress", action="store_true")
@@ -138,8 +138,8 @@ def add_dream(sub: SubParsers) -> None:
     p.add_argument("--translator", type=Path, required=True, help="pix2pix run of the same class set")
     p.add_argument("--n", type=POSITIVE, default=16, help="maps to dream; with --interpolate: keys")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the latents and the translator")
-    p.add_argument("--out", type=Path, help="new folder for labels/, maps/, photos/ and grid.png")
-    p.add_argument("--dataset", type=Path, help="instead of --out: a paired folder for training (maps/ with "
+    p.add_argument("--out", type=OUT, help="new folder for labels/, maps/, photos/ and grid.png")
+    p.add_argument("--dataset", type=OUT, help="instead of --out: a paired folder for training (maps/ with "
                    "classes.json, photos/); pair i is seed SEED+i; resumable: the same command continues it")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--interpolate", action="store_true",

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from semgan.cli.common import SubParsers, add_device
+from semgan.cli.common import OUT, SubParsers, add_device
 from semgan.devices import resolve_device
 from semgan.errors import SemGANError
 
@@ -80,7 +80,7 @@ def add_segmenter(sub: SubParsers) -> None:
     p = seg_sub.add_parser("predict", help="label a folder of photos with a trained segmenter")
     p.add_argument("run", type=Path, help="segmenter run folder, checkpoint file or export")
     p.add_argument("--photos", type=Path, required=True, help="folder of photos (PNG or JPEG)")
-    p.add_argument("--out", type=Path, required=True, help="new folder: OUT/labels/<name>.png and OUT/grid.png")
+    p.add_argument("--out", type=OUT, required=True, help="new folder: OUT/labels/<name>.png and OUT/grid.png")
     p.add_argument("--truth", type=Path, help="folder of the true index PNGs (same names): print mIoU against them")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
     add_device(p)

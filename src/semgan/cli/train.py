@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from semgan.cli.common import NON_NEGATIVE, SEED, SubParsers, add_data_root, add_device, complete_with
+from semgan.cli.common import NON_NEGATIVE, OUT, SEED, SubParsers, add_data_root, add_device, complete_with
 from semgan.config import (
     MODES,
     PRESET_HELP,
@@ -43,6 +43,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                      "data.root": None if args.data_root is None else str(args.data_root),
                                      "model.generator": getattr(args, "generator", None)})
     if args.family is not None and cfg.model.family != args.family:
+        if args.preset is None:  # resuming a run of another family
+            command = "semgan train" if cfg.model.family == "semgan" else f"semgan {cfg.model.family} train"
+            raise SemGANError(f"{args.out} is a {cfg.model.family} run, not a {args.family} one; resume it with "
+                              f"`{command} --resume --out {args.out}`")
         raise SemGANError(f"--preset {args.preset} trains a {cfg.model.family} model; `semgan {args.family} train` "
                           f"takes the {args.family} presets: " + ", ".join(_family_presets(args.family)))
     if args.dry_run:
@@ -85,7 +89,7 @@ def _family_presets(family: str) -> list[str]:
 def _add_train_arguments(p: argparse.ArgumentParser, presets: list[str]) -> None:
     complete_with(p.add_argument(
         "--preset", help=f"one of: {', '.join(presets)} (default when resuming: the run's own)"), presets)
-    p.add_argument("--out", required=True, type=Path, help="run folder (new or empty; or a run with --resume)")
+    p.add_argument("--out", required=True, type=OUT, help="run folder (new or empty; or a run with --resume)")
     p.add_argument("--steps", type=NON_NEGATIVE, help="total steps of the run (train.steps)")
     add_data_root(p, "dataset folder (data.root), e.g. the CMP folder holding base/")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -123,7 +127,7 @@ def add_pix2pix(sub: SubParsers) -> None:
     p = pix_sub.add_parser("translate", help="turn a folder of label maps into photos")
     p.add_argument("run", type=Path, help="pix2pix run folder or checkpoint file")
     p.add_argument("--labels", type=Path, required=True, help="folder of index PNGs (e.g. semgan sample's labels/)")
-    p.add_argument("--out", type=Path, required=True, help="new folder: OUT/photos/<name>.png and OUT/grid.png")
+    p.add_argument("--out", type=OUT, required=True, help="new folder: OUT/photos/<name>.png and OUT/grid.png")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the translator's dropout")
     add_device(p)

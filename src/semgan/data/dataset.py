@@ -95,12 +95,17 @@ class LabelDataset:
 
 def stack_maps(maps: Sequence[np.ndarray], names: Sequence[str], dataset: str) -> torch.Tensor:
     """Stack (H, W) uint8 maps into an (N, H, W) uint8 tensor; differing sizes are an error naming them."""
-    shapes = {m.shape for m in maps}
-    if len(shapes) > 1:
-        examples = ", ".join(f"{n} {m.shape[1]}x{m.shape[0]}" for n, m in list(zip(names, maps, strict=True))[:3])
+    by_shape: dict[tuple[int, ...], list[str]] = {}
+    for n, m in zip(names, maps, strict=True):
+        by_shape.setdefault(m.shape, []).append(n)
+    if len(by_shape) > 1:
+        # The commonest size first, then the first file of every other size: the odd files are what to look at.
+        ranked = sorted(by_shape.items(), key=lambda kv: -len(kv[1]))
+        examples = "; ".join(f"{len(files)} of {shape[1]}x{shape[0]} (e.g. {files[0]})"
+                             for shape, files in ranked[:4])
         raise SemGANError(
-            f"{dataset}: maps have {len(shapes)} different sizes (e.g. {examples}); pass a size to resize "
-            "them to size x size"
+            f"{dataset}: maps have {len(by_shape)} different sizes: {examples}; pass a size (--size, data.size) "
+            "to resize them all to size x size"
         )
     return torch.from_numpy(np.stack(maps)) if maps else torch.zeros(0, 0, 0, dtype=torch.uint8)
 

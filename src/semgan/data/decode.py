@@ -32,9 +32,9 @@ from PIL import Image
 
 from semgan.data.classes import INVALID, ClassSet, describe_values
 from semgan.data.dataset import LabelDataset, label_dataset
-from semgan.data.files import relative_name
+from semgan.data.files import check_memory, relative_name
 from semgan.errors import SemGANError
-from semgan.labels import check_pixels, open_image
+from semgan.labels import check_lossless, check_pixels, open_image
 
 log = logging.getLogger("semgan.data")
 
@@ -70,6 +70,7 @@ def read_index_values(path: Path, *, hint: str) -> np.ndarray:
     """
     try:
         img = open_image(path)
+        check_lossless(img, path)
     except SemGANError as exc:
         raise BadFileError(str(exc)) from None
     if img.mode in ("L", "P"):
@@ -370,6 +371,8 @@ def decode_to_dataset(
             (and ``photo_resize``), the skipped files, ``class_set``, ``num_classes`` and ``files``.
         photos: ``decode`` also returns the photo; the result holds them in ``photos``.
     """
+    size = meta.get("size")
+    check_memory(len(items), size if isinstance(size, int) else None, photos=photos, dataset=dataset)
     decoded, kept, skipped = decode_all(
         items,
         decode,

@@ -65,10 +65,32 @@ def require_root(root: str | os.PathLike[str] | None, dataset: str, what: str) -
     return require_dir(Path(root).expanduser().resolve(), what)
 
 
+MAX_SIZE = 4096  # 16x the paper's largest maps (256 px); one map at this size is already 16 MiB
+
+
 def check_size(size: int | None, dataset: str) -> None:
-    """``size`` must be a positive int (or ``None``)."""
+    """``size`` must be a positive int of at most ``MAX_SIZE`` (or ``None``)."""
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
         raise SemGANError(f"{dataset}: size must be a positive integer (maps are size x size), got {size!r}")
+    if size is not None and size > MAX_SIZE:
+        raise SemGANError(f"{dataset}: size {size} is over the maximum of {MAX_SIZE}: every map would be resized to "
+                          f"{size}x{size} ({size * size / 2**20:,.0f} MiB a map, photos three times that); "
+                          "the paper's largest maps are 256 px")
+
+
+def check_memory(count: int, size: int | None, *, photos: bool, dataset: str) -> None:
+    """Refuse to decode ``count`` maps of ``size`` x ``size`` (and their photos) when they cannot fit in memory."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not Linux: no check rather than a wrong one
+        return
+    if size is None or available <= 0:
+        return
+    need = 2 * count * size * size * (4 if photos else 1)  # decoded once, then stacked: two copies at the peak
+    if need > available:
+        raise SemGANError(f"{dataset}: {count} maps at {size}x{size}{' with photos' if photos else ''} need about "
+                          f"{need / 2**30:,.1f} GiB to decode, but {available / 2**30:,.1f} GiB of memory is free; "
+                          "choose a smaller --size (data.size)")
 
 
 def out_size(size: int, dataset: str, default: int | None) -> int | None:

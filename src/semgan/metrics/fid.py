@@ -290,7 +290,14 @@ def load_statistics(path: str | Path, dim: int = 2048) -> Statistics:
     try:
         with np.load(path, allow_pickle=False) as data:
             mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise SemGANError(f"cannot read FID statistics {path}: {exc}; expected an .npz with arrays 'mu' and "
+                              "'sigma' (pytorch-fid's --save-stats format)") from None
+        raise SemGANError(f"refused FID statistics {path}: it holds pickled Python objects, which are never loaded; "
+                          "expected an .npz of numeric arrays 'mu' and 'sigma' (pytorch-fid's --save-stats format)"
+                          ) from None
+    except (OSError, KeyError, EOFError) as exc:
         raise SemGANError(f"cannot read FID statistics {path}: {exc}; expected an .npz with arrays 'mu' and "
                           "'sigma' (pytorch-fid's --save-stats format)") from None
     if mu.shape != (dim,) or sigma.shape != (dim, dim):
@@ -328,7 +335,7 @@ def real_statistics(
         path = folder / f"{statistics_key(images, net_id)[:40]}.npz"
         if path.is_file():
             try:
-                with np.load(path) as data:
+                with np.load(path, allow_pickle=False) as data:
                     return data["mu"], data["sigma"]
             except (OSError, ValueError, KeyError):
                 pass  # an unreadable cache entry is recomputed and overwritten

@@ -41,7 +41,7 @@ def list_images(path: str | Path) -> list[Path]:
 
 
 def load_image_folder(
-    path: str | Path, n: int | None = None, *, progress: bool = True
+    path: str | Path, n: int | None = None, *, progress: bool = True, skip_bad: bool = False
 ) -> tuple[torch.Tensor, list[str]]:
     """Load the images of a folder as one uint8 tensor.
 
@@ -49,6 +49,8 @@ def load_image_folder(
         path: folder of PNG/JPG files, read in sorted name order.
         n: load only the first ``n`` files; refused when the folder holds fewer.
         progress: progress bar on stderr for large folders.
+        skip_bad: leave out unreadable images and images of another size than the first good one (each named
+            in a warning) instead of stopping at the first.
 
     Returns:
         (N, 3, H, W) uint8 RGB images and their N file names.
@@ -60,24 +62,37 @@ def load_image_folder(
         if n > len(files):
             raise SemGANError(f"--n {n} exceeds the {len(files)} images in {path}")
         files = files[:n]
-    first = read_rgb_png(files[0])  # (3, H, W) uint8; read_rgb_png names the file when it cannot be decoded
-    size = (int(first.shape[1]), int(first.shape[2]))
-    if min(size) < MIN_SIZE:
-        raise SemGANError(f"{files[0]} is {size[0]}x{size[1]} px (HxW); images must be at least {MIN_SIZE}x{MIN_SIZE}")
-    images = torch.empty(len(files), 3, *size, dtype=torch.uint8)
-    images[0] = torch.from_numpy(first)
-    bar = tqdm(
-        files[1:], desc=f"reading {path}", unit="img", file=sys.stderr, disable=not progress or len(files) < 1000
-    )
-    for i, f in enumerate(bar, start=1):
-        arr = read_rgb_png(f)
-        if arr.shape[1:] != first.shape[1:]:
-            raise SemGANError(
-                f"images in {path} differ in size: {files[0].name} is {size[0]}x{size[1]} but {f.name} is "
-                f"{arr.shape[1]}x{arr.shape[2]} (HxW); all images of a folder must have one size"
-            )
-        images[i] = torch.from_numpy(arr)
-    return images, [f.name for f in files]
+    hint = " (--skip-bad leaves such images out)" if not skip_bad else ""
+    images: torch.Tensor | None = None  # (N, 3, H, W) uint8, allocated at the first good image
+    names: list[str] = []
+    bad: list[str] = []
+    bar = tqdm(files, desc=f"reading {path}", unit="img", file=sys.stderr, disable=not progress or len(files) < 1000)
+    for f in bar:
+        try:
+            arr = read_rgb_png(f)  # (3, H, W) uint8; names the file when it cannot be decoded
+            if images is None and min(arr.shape[1:]) < MIN_SIZE:
+                raise SemGANError(f"{f} is {arr.shape[1]}x{arr.shape[2]} px (HxW); images must be at least "
+                                  f"{MIN_SIZE}x{MIN_SIZE}")
+            if images is not None and arr.shape[1:] != images.shape[2:]:
+                raise SemGANError(
+                    f"images in {path} differ in size: {names[0]} is {images.shape[2]}x{images.shape[3]} but "
+                    f"{f.name} is {arr.shape[1]}x{arr.shape[2]} (HxW); all images of a folder must have one size"
+                )
+        except SemGANError as exc:
+            if not skip_bad:
+                raise SemGANError(f"{exc}{hint}") from None
+            bad.append(str(exc))
+            continue
+        if images is None:
+            images = torch.empty(len(files), *arr.shape, dtype=torch.uint8)
+        images[len(names)] = torch.from_numpy(arr)
+        names.append(f.name)
+    if bad:
+        shown = "\n  ".join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
+        print(f"semgan: warning: skipped {len(bad)} of {len(files)} images in {path}:\n  {shown}", file=sys.stderr)
+    if images is None:
+        raise SemGANError(f"none of the {len(files)} images in {path} could be used")
+    return (images if len(names) == len(files) else images[: len(names)].clone()), names
 
 
 def palette_from_images(images: torch.Tensor, max_colors: int = MAX_PALETTE_COLORS) -> torch.Tensor | None:
@@ -104,6 +119,7 @@ def score_folders(
     fid_cache_dir: str | Path | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
     """Compute ``metrics`` between the images of two folders (the ``semgan metrics`` command).
 
@@ -117,6 +133,7 @@ def score_folders(
         fid_cache_dir: FID real-statistics cache folder (None = default).
         device: where to compute (None = CPU).
         progress: progress bars on stderr.
+        skip_bad: leave out unreadable or odd-sized images (named in a warning) instead of stopping.
 
     Returns:
         The :func:`semgan.metrics.compute_metrics` dict plus ``real_dir``, ``fake_dir``, ``seed``, and ``notes``
@@ -127,8 +144,8 @@ def score_folders(
         raise SemGANError(f"no metrics requested; choose from: {', '.join(METRICS.names())}")
     for name in names:
         METRICS.get(name)  # fail on a typo before reading thousands of files
-    real, _ = load_image_folder(real_dir, n, progress=progress)
-    fake, _ = load_image_folder(fake_dir, n, progress=progress)
+    real, _ = load_image_folder(real_dir, n, progress=progress, skip_bad=skip_bad)
+    fake, _ = load_image_folder(fake_dir, n, progress=progress, skip_bad=skip_bad)
     notes: list[str] = []
 
     pal: torch.Tensor | None = None
@@ -190,23 +207,25 @@ def score_folders(
 
 
 def fid_against_statistics(stats: str | Path, fake_dir: str | Path, *, n: int | None = None,
-                           device: torch.device | str | None = None, progress: bool = True) -> dict[str, Any]:
+                           device: torch.device | str | None = None, progress: bool = True,
+                           skip_bad: bool = False) -> dict[str, Any]:
     """FID of a folder of images against stored statistics (a pytorch-fid ``.npz``, or one we wrote)."""
     from semgan.metrics import fid
 
     mu, sigma = fid.load_statistics(stats)
-    fake, _ = load_image_folder(fake_dir, n, progress=progress)
+    fake, _ = load_image_folder(fake_dir, n, progress=progress, skip_bad=skip_bad)
     f_mu, f_sigma = fid.feature_statistics(fid.extract_features(fake, device=device, progress=progress))
     return {"fid": fid.frechet_distance(mu, sigma, f_mu, f_sigma), "n_fake": int(fake.shape[0]),
             "real_stats": str(stats), "fake_dir": str(fake_dir)}
 
 
 def save_folder_statistics(real_dir: str | Path, out: str | Path, *, n: int | None = None,
-                           device: torch.device | str | None = None, progress: bool = True) -> int:
+                           device: torch.device | str | None = None, progress: bool = True,
+                           skip_bad: bool = False) -> int:
     """Write the FID statistics of a folder of images to ``out`` (pytorch-fid's ``.npz``); returns the count."""
     from semgan.metrics import fid
 
-    real, _ = load_image_folder(real_dir, n, progress=progress)
+    real, _ = load_image_folder(real_dir, n, progress=progress, skip_bad=skip_bad)
     mu, sigma = fid.feature_statistics(fid.extract_features(real, device=device, progress=progress))
     fid.save_statistics(out, mu, sigma, int(real.shape[0]))
     return int(real.shape[0])
