@@ -220,10 +220,12 @@ def test_an_out_under_a_file_or_on_a_read_only_mount_is_refused_before_any_work(
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["data", "prepare", "shapes"], "shapes is generated, not read from files, so there is nothing to prepare"),
-    (["data", "prepare", "folder", "--data-root", "ROOT", "--size", "100000"], "size 100000 is over the maximum of 4096"),
+    (["data", "prepare", "folder", "--data-root", "ROOT", "--size", "100000"],
+     "size 100000 is over the maximum of 4096"),
     (["compare", "--preset", "pix2pix-tiny", "--out", "OUT"], "compare trains SemGAN against its RGB baseline"),
     (["compare", "--preset", "tiny", "--seeds", "100000", "--out", "OUT"], "--seeds: expected at most 100"),
-    (["pix2pix", "train", "--resume", "--out", "RUN"], "is a semgan run, not a pix2pix one; resume it with `semgan train"),
+    (["pix2pix", "train", "--resume", "--out", "RUN"],
+     "is a semgan run, not a pix2pix one; resume it with `semgan train"),
 ])  # fmt: skip
 def test_messages_point_the_right_way(argv, message, tiny_run, tmp_path, capsys):
     argv = [{"RUN": str(tiny_run), "OUT": str(tmp_path / "out"), "ROOT": str(tmp_path)}.get(a, a) for a in argv]

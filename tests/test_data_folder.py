@@ -178,7 +178,7 @@ def test_missing_empty_and_unreadable(tmp_path, index_root):
 
 def test_native_size_needs_equal_sizes(index_root):
     Image.fromarray(blocks(9, [0, 1], h=8, w=8)).save(index_root / "small.png")
-    with pytest.raises(SemGANError, match=r"maps have 2 different sizes: 3 of .*; 1 of 8x8 \(e.g. small.png\); pass a size"):
+    with pytest.raises(SemGANError, match=r"2 different sizes: 3 of .*; 1 of 8x8 \(e.g. small.png\); pass a size"):
         load_dataset("folder", root=str(index_root))
     assert load_dataset("folder", root=str(index_root), size=8).labels.shape == (4, 8, 8)
 

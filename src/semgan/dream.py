@@ -198,11 +198,12 @@ def read_label_folder(folder: str | Path, num_classes: int, *, what: str = "--la
     return torch.from_numpy(np.stack(maps)).long(), [f.name for f in files]
 
 
-def translate_folder(tr: Translator, labels_dir: str | Path, out: str | Path, *, seed: int = 0) -> Path:
+def translate_folder(tr: Translator, labels_dir: str | Path, out: str | Path, *, seed: int = 0,
+                     dropout: bool = True) -> Path:
     """Translate every index PNG of ``labels_dir``: ``out/photos/<name>.png`` and ``out/grid.png`` (map | photo)."""
     labels, names = read_label_folder(labels_dir, len(tr.class_names))
     tr.check_maps(labels, f"--labels {labels_dir}")
-    photos = tr(labels, seed=seed)
+    photos = tr(labels, seed=seed, dropout=dropout)
     with staged(out) as tmp:
         (tmp / "photos").mkdir()
         for name, photo in zip(names, photos, strict=True):

@@ -35,6 +35,7 @@ from semgan.model_files import (
     FORMAT_VERSION,
     WEIGHTS,
     TrainedModel,
+    build_networks,
     check_weights,
     is_export,
     read_export,
@@ -58,9 +59,15 @@ def _metrics_at(run: RunDir, step: int) -> dict[str, Any]:
     return out
 
 
-def export_model(source: str | Path, out: str | Path, *, which: str = RunDir.LATEST) -> Path:
+FORMATS = ("safetensors", "onnx")
+ONNX_FAMILIES = ("semgan", "pix2pix")
+
+
+def export_model(source: str | Path, out: str | Path, *, which: str = RunDir.LATEST,
+                 format: str = "safetensors") -> Path:  # noqa: A002
     """Export the model of ``source`` (its checkpoint ``which`` for a run folder) to the folder ``out`` (new or
-    empty).
+    empty): its weights as safetensors, or with ``format="onnx"`` its generator or translator as an ONNX graph
+    (:mod:`semgan.export_onnx`), beside the config and the model card.
 
     Returns:
         ``out``.
@@ -71,10 +78,19 @@ def export_model(source: str | Path, out: str | Path, *, which: str = RunDir.LAT
     """
     from safetensors.torch import save
 
+    if format not in FORMATS:
+        raise SemGANError(f"export format {format!r}; expected one of {', '.join(FORMATS)}")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SemGANError(f"--out {out} exists and is not an empty folder; choose a new one")
+    if format == "onnx":
+        from semgan.export_onnx import require_onnx
+
+        require_onnx()  # before reading anything: the one-line answer is the extra to install
     model = read_model(source, which)
+    if format == "onnx" and model.family not in ONNX_FAMILIES:
+        raise SemGANError(f"{model.source} holds a {model.family} model; ONNX export takes the generators "
+                          f"(semgan) and translators (pix2pix); export it as safetensors instead")
     with torch.device("meta"):
         nets = FAMILIES.get(model.family).use_networks(model.cfg, model.data, model.meta)
     check_weights(model, nets)  # before anything is written: a model that would not load is never exported
@@ -97,10 +113,31 @@ def export_model(source: str | Path, out: str | Path, *, which: str = RunDir.LAT
         doc["checkpoint"], doc["weights"] = first.get("checkpoint", EXPORT), first.get("weights")
     else:
         doc["weights"] = _kept(model)
+    if format == "onnx":
+        return _write_onnx(model, doc, out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / WEIGHTS, lambda f: f.write(save(weights, metadata={"format": FORMAT})), durable=True)
     write_json(out / CONFIG, doc)
     write_text(out / CARD, model_card(doc))
+    return out
+
+
+def _write_onnx(model: TrainedModel, doc: dict[str, Any], out: Path) -> Path:
+    """``model.onnx`` (checked with onnx.checker once written), ``config.json`` with the graph's inputs and
+    outputs, and the model card with an ONNX section."""
+    from semgan.export_onnx import ONNX_FILE, card_section, check_onnx, onnx_bytes
+
+    graph, io_doc = onnx_bytes(FAMILIES.get(model.family).for_use(model, build_networks(model, "cpu")))
+    doc = {**doc, "format": f"{FORMAT}-onnx", "onnx": {"file": ONNX_FILE, **io_doc}}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / ONNX_FILE, lambda f: f.write(graph), durable=True)
+    try:
+        check_onnx(out / ONNX_FILE)
+    except Exception as exc:  # the checker's errors have many types; a graph that fails it is never left behind
+        (out / ONNX_FILE).unlink(missing_ok=True)
+        raise SemGANError(f"the ONNX graph of {model.source} failed onnx.checker: {exc}") from None
+    write_json(out / CONFIG, doc)
+    write_text(out / CARD, model_card(doc, use=card_section(doc["onnx"])))
     return out
 
 
@@ -110,10 +147,11 @@ def _kept(model: TrainedModel) -> str:
     return ", ".join(f"{n}_ema" if f"{n}_ema" in names else n for n in sorted(model.weights))
 
 
-def model_card(doc: dict[str, Any]) -> str:
-    """The README.md of an exported model."""
+def model_card(doc: dict[str, Any], use: str | None = None) -> str:
+    """The README.md of an exported model; ``use`` replaces the family's "Use" section (an ONNX export's)."""
     cfg, data = from_dict(doc["config"]), doc["data"]
-    kind, use = FAMILIES.get(cfg.model.family).describe(cfg)
+    kind, family_use = FAMILIES.get(cfg.model.family).describe(cfg)
+    use = family_use if use is None else use
     rows = "\n".join(f"| {i} | {name} | `{tuple(rgb)}` |"
                      for i, (name, rgb) in enumerate(zip(data["class_names"], data["palette"], strict=True)))
     metrics = "\n".join(f"| {name} (`{m['key']}`) | {m['value']:.4g} | {_better(name)} | {m['step']} | "

@@ -111,6 +111,9 @@ def read_model(path: str | Path, which: str = RunDir.LATEST) -> TrainedModel:
     path = resolve(path)
     if is_export(path):
         return read_export(path)
+    if (path / "model.onnx").is_file() and not (path / WEIGHTS).exists():
+        raise SemGANError(f"{path} is an ONNX export, for onnxruntime and other runtimes; semgan reads the run, "
+                          "its checkpoints or its safetensors export (semgan export RUN --out DIR)")
     source = find_checkpoint(path, which)
     ckpt = load_checkpoint(source, map_location="cpu")
     cfg, data = _described(ckpt.get("config"), ckpt.get("data"), source)

@@ -33,12 +33,17 @@ def encode_labels(labels: torch.Tensor, encoding: str, palette: torch.Tensor) ->
 
 
 @contextlib.contextmanager
-def _test_time_mode(G: nn.Module) -> Iterator[None]:
-    """Train mode (batch statistics, dropout) without touching the running statistics, restored afterwards."""
+def _test_time_mode(G: nn.Module, dropout: bool = True) -> Iterator[None]:
+    """Train mode (batch statistics, dropout unless ``dropout=False``) without touching the running statistics,
+    restored afterwards."""
     norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
     was_training = G.training
     G.train()
+    if not dropout:
+        for m in G.modules():
+            if isinstance(m, nn.Dropout):
+                m.eval()
     for m in norms:
         m.momentum = 0.0  # running = 1 * running + 0 * batch: unchanged
     try:
@@ -52,15 +57,16 @@ def _test_time_mode(G: nn.Module) -> Iterator[None]:
 
 
 @torch.no_grad()
-def translate(G: nn.Module, x: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+def translate(G: nn.Module, x: torch.Tensor, *, seed: int = 0, dropout: bool = True) -> torch.Tensor:
     """(N, C, H, W) encoded maps -> (N, 3, H, W) photos in [-1, 1], one image at a time as the paper does.
 
     Image ``i`` draws its dropout from seed ``seed + i`` (torch's global RNG is left as it was), so the same
-    map at the same place gives the same photo on every call.
+    map at the same place gives the same photo on every call. ``dropout=False`` turns pix2pix's noise source
+    off: the deterministic photo an ONNX export gives.
     """
     devices = [x.device] if x.device.type == "cuda" else []
     out = []
-    with _test_time_mode(G), torch.random.fork_rng(devices=devices):
+    with _test_time_mode(G, dropout), torch.random.fork_rng(devices=devices):
         for i in range(x.shape[0]):
             torch.manual_seed(seed + i)
             out.append(G(x[i : i + 1]).float())
@@ -97,15 +103,21 @@ class Translator:
             raise SemGANError(f"{what}: label values {int(labels.min())}..{int(labels.max())}; the translator has "
                               f"{len(self.class_names)} classes (0..{len(self.class_names) - 1})")
 
-    def __call__(self, labels: torch.Tensor, *, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
-        """(N, H, W) class indices -> (N, 3, H, W) uint8 photos."""
+    def __call__(self, labels: torch.Tensor, *, seed: int = 0, batch_size: int = 64,
+                 dropout: bool = True) -> torch.Tensor:
+        """(N, H, W) class indices -> (N, 3, H, W) uint8 photos (``dropout=False``: see :func:`translate`)."""
+        return rgb_to_uint8(self.translate_rgb(labels, seed=seed, batch_size=batch_size, dropout=dropout))
+
+    def translate_rgb(self, labels: torch.Tensor, *, seed: int = 0, batch_size: int = 64,
+                      dropout: bool = True) -> torch.Tensor:
+        """(N, H, W) class indices -> (N, 3, H, W) float photos in [-1, 1], on the CPU."""
         self.check_maps(labels, "labels")
         device = next(self.G.parameters()).device
         out = []
         for lo in range(0, labels.shape[0], batch_size):
             x = encode_labels(labels[lo : lo + batch_size].long().to(device), self.model_cfg.input, self.palette)
-            out.append(rgb_to_uint8(translate(self.G, x, seed=seed + lo)).cpu())
-        return torch.cat(out) if out else torch.zeros(0, 3, *labels.shape[1:], dtype=torch.uint8)
+            out.append(translate(self.G, x, seed=seed + lo, dropout=dropout).cpu())
+        return torch.cat(out) if out else torch.zeros(0, 3, *labels.shape[1:])
 
     def check_compatible(self, class_names: Sequence[str], palette: torch.Tensor, what: str) -> None:
         """Refuse maps of another class set (names or, for colour input, colours), naming both sides."""

@@ -112,7 +112,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from semgan.model_files import load_translator
 
     tr = load_translator(args.run, args.checkpoint, resolve_device(args.device, key="--device"))
-    out = translate_folder(tr, args.labels, args.out, seed=args.seed)
+    out = translate_folder(tr, args.labels, args.out, seed=args.seed, dropout=not args.no_dropout)
     print(f"translated {args.labels} with {tr.source} (step {tr.step}) -> {out}/photos, {out}/grid.png")
     return 0
 
@@ -130,6 +130,8 @@ def add_pix2pix(sub: SubParsers) -> None:
     p.add_argument("--out", type=OUT, required=True, help="new folder: OUT/photos/<name>.png and OUT/grid.png")
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN/checkpoints")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the translator's dropout")
+    p.add_argument("--no-dropout", action="store_true",
+                   help="turn pix2pix's dropout (its noise source) off: the photos its ONNX export gives")
     add_device(p)
     p.set_defaults(func=_cmd_translate)
 
