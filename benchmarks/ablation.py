@@ -57,6 +57,7 @@ SWITCHES: dict[str, dict[str, object]] = {
     "prior0.1": {"model.class_prior": 0.1},
     "prior0.01": {"model.class_prior": 0.01},
     "decay": {"train.lr_decay": 0.3},  # both learning rates down linearly over the last 30 % of the steps
+    "nodecay": {"train.lr_decay": 0.0},  # the CPU presets without it (before issue 23 ended)
     "guard": {"train.guard_rollbacks": 3},  # roll back to the last healthy checkpoint when a class is lost
     "noprior": {"model.class_prior": 0.0},  # the CPU presets without their class prior ...
     "noguard": {"train.guard_rollbacks": 0},  # ... or their collapse guard (both: the presets before issue 23)

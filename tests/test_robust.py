@@ -87,6 +87,27 @@ def test_class_prior_against_a_hand_computation():
     assert class_prior(logits.detach(), torch.tensor([0.9, 0.1]), torch.tensor([1.0, 0.3])).item() == 0.0
 
 
+def test_the_fast_floor_check_decides_as_the_log_space_prior():
+    from semgan.losses import PRIOR_MARGIN, _above_floor, _class_prior, _window_means
+    from semgan.parallel import LOCAL
+
+    x = torch.rand(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(_window_means(x, 3), torch.nn.functional.avg_pool2d(x, 3, stride=1), atol=1e-6)
+    ds = load_dataset("shapes")
+    maps = ds.labels[:32].long()
+    shares, presence = (torch.from_numpy(x).float() for x in (ds.class_shares(), ds.class_presence()))
+    rng = torch.Generator().manual_seed(1)
+    decisions = []
+    for i in range(64):  # the data's maps, blurred by noise, at several sharpnesses, one class pushed down or not
+        onehot = torch.nn.functional.one_hot(maps, 4).permute(0, 3, 1, 2).float()
+        logits = onehot * (1.0, 3.0, 6.0, 12.0)[i % 4] + torch.randn(onehot.shape, generator=rng)
+        logits[:, 1 + i % 3] -= 6 * torch.rand((), generator=rng) * (i % 2)
+        fast = _above_floor(logits, shares, presence, LOCAL, PRIOR_MARGIN)
+        assert fast == (not bool(_class_prior(logits, shares, presence, LOCAL, PRIOR_MARGIN) > 0))
+        decisions.append(fast)
+    assert any(decisions) and not all(decisions), "both sides of the floor were tried"
+
+
 def test_class_prior_is_zero_on_the_datas_own_maps():
     ds = load_dataset("shapes")
     sub = dataclasses.replace(ds, labels=ds.labels[:256])

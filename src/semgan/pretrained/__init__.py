@@ -14,7 +14,8 @@ from semgan.errors import SemGANError
 
 # name -> what it is (the model card in the folder has the rest: config, classes, metrics)
 PRETRAINED = {
-    "shapes": "SemGAN on Colored Shapes (64 px, 4 classes), shapes-cpu (EMA, ADA, noise floor, class prior, guard, lr decay)",
+    "shapes": "SemGAN on Colored Shapes (64 px, 4 classes), shapes-cpu (EMA, ADA, noise floor, class prior, guard, "
+              "lr decay)",
 }
 PREFIX = "pretrained:"
 
