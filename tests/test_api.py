@@ -61,3 +61,5 @@ def test_seeds_named_twice_or_past_the_largest_are_refused():
         parse_seeds("0-3,2")
     with pytest.raises(SemGANError, match="past the largest seed"):
         parse_seeds("99999999999999999999")
+    with pytest.raises(SemGANError, match="names seed 5 more than once"):
+        parse_seeds("0-99999,5")  # at most 100000 seeds: counted once each, not in a quadratic loop (it took 69 s)

@@ -11,6 +11,7 @@ and its RGB baseline, a :class:`~semgan.translate.Translator` for pix2pix.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def parse_seeds(text: str) -> list[int]:
         if b - a >= 100_000:
             raise SemGANError(f"--seeds {text!r}: {part!r} holds {b - a + 1} seeds; at most 100000 at once")
         seeds += range(a, b + 1)
-    twice = sorted({s for s in seeds if seeds.count(s) > 1}) if len(seeds) != len(set(seeds)) else []
+    twice = sorted(s for s, n in Counter(seeds).items() if n > 1)
     if twice:
         raise SemGANError(f"--seeds {text!r} names seed{'s' * (len(twice) > 1)} {', '.join(map(str, twice[:5]))} "
                           "more than once; each seed is one map file, so name each once")

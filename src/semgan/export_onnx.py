@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semgan.errors import SemGANError
+from semgan.labels import rgb_to_uint8, snap_to_palette
 
 OPSET = 18
 ONNX_FILE = "model.onnx"
@@ -61,15 +62,14 @@ class GeneratorGraph(nn.Module):
         super().__init__()
         self.G = G
         self.semgan = G.cfg.mode == "semgan"
-        self.register_buffer("palette", palette.float().view(1, -1, 3, 1, 1))  # (1, K, 3, 1, 1)
+        self.palette: torch.Tensor
+        self.register_buffer("palette", palette.clone())  # (K, 3) uint8
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.G(z)  # probs (B, K, H, W) or rgb (B, 3, H, W)
         if self.semgan:
             return out.argmax(dim=1), out
-        image = ((out.clamp(-1, 1) + 1) * 127.5).round()  # the uint8 image the metrics see, as float
-        distance = (image.unsqueeze(1) - self.palette).square().sum(dim=2)  # (B, K, H, W)
-        return distance.argmin(dim=1), out
+        return snap_to_palette(rgb_to_uint8(out), self.palette), out  # as LabelMapGenerator.generate decodes it
 
 
 class _PerImageNorm(nn.Module):
@@ -86,13 +86,12 @@ class _PerImageNorm(nn.Module):
 def per_image(G: nn.Module) -> nn.Module:
     """A copy of a pix2pix generator in its test-time mode for any batch size: per-image norms, no dropout."""
     G = copy.deepcopy(G).eval()
-    for name, module in list(G.named_modules()):
-        for child_name, child in list(module.named_children()):
+    for module in list(G.modules()):
+        for name, child in list(module.named_children()):
             if isinstance(child, nn.BatchNorm2d):
-                setattr(module, child_name, _PerImageNorm(child))
+                setattr(module, name, _PerImageNorm(child))
             elif isinstance(child, nn.Dropout):
-                setattr(module, child_name, nn.Identity())
-        del name
+                setattr(module, name, nn.Identity())
     return G
 
 
@@ -113,8 +112,7 @@ class TranslatorGraph(nn.Module):
         else:
             x = F.one_hot(labels, self.num_classes).permute(0, 3, 1, 2).float()  # (B, K, H, W)
         rgb = self.G(x)  # (B, 3, H, W) in [-1, 1]
-        photos = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return photos, rgb
+        return rgb_to_uint8(rgb), rgb
 
 
 def graph_of(model: Any) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
