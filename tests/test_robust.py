@@ -87,6 +87,25 @@ def test_class_prior_against_a_hand_computation():
     assert class_prior(logits.detach(), torch.tensor([0.9, 0.1]), torch.tensor([1.0, 0.3])).item() == 0.0
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_window_mean_is_avg_pool2d_bit_for_bit(channels_last):
+    # The class prior's measured runs were trained with F.avg_pool2d: the faster window mean must not move a bit
+    # of them, forward or backward (the prior's gradient path).
+    from semgan.losses import window_mean
+
+    g = torch.Generator().manual_seed(0)
+    for shape in [(32, 4, 64, 64), (3, 12, 17, 9)]:
+        x = torch.rand(shape, generator=g)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ya, yb = torch.nn.functional.avg_pool2d(a, 3, stride=1), window_mean(b, 3)
+        grad = torch.randn(ya.shape, generator=g)
+        ya.backward(grad)
+        yb.backward(grad)
+        assert torch.equal(ya, yb) and torch.equal(a.grad, b.grad)
+
+
 def test_the_fast_floor_check_decides_as_the_log_space_prior():
     from semgan.losses import PRIOR_MARGIN, _above_floor, _class_prior, _window_means
     from semgan.parallel import LOCAL
