@@ -161,18 +161,6 @@ def class_prior(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Tens
     return _class_prior(logits, shares, presence, sync, margin)
 
 
-def _window_means(x: torch.Tensor, pool: int) -> torch.Tensor:
-    """``avg_pool2d(x, pool, stride=1)`` as two passes of shifted sums: a few times faster on a CPU."""
-    H, W = x.shape[-2:]
-    rows = x[..., :, : W - pool + 1]
-    for i in range(1, pool):
-        rows = rows + x[..., :, i : W - pool + 1 + i]
-    out = rows[..., : H - pool + 1, :]
-    for i in range(1, pool):
-        out = out + rows[..., i : H - pool + 1 + i, :]
-    return out / (pool * pool)
-
-
 def _above_floor(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Tensor, sync: BatchSync,
                  margin: float, temperature: float = PRESENCE_TEMPERATURE, pool: int = PRESENCE_POOL) -> bool:
     """Whether every class keeps ``margin`` of its target share and presence rate: the prior's two statistics,
@@ -183,7 +171,7 @@ def _above_floor(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Ten
     # ~1e-7 of the floor; either way the step is deterministic.
     probs = logits.float().softmax(dim=1)  # (b, K, H, W)
     s = sync.gather(probs.mean(dim=(0, 2, 3))[None]).mean(dim=0)  # (K,) expected class shares
-    window = _window_means(probs, pool).flatten(2)  # (b, K, windows)
+    window = window_mean(probs, pool).flatten(2)  # (b, K, windows)
     weight = (window / temperature).exp()  # <= e^(1/T): no overflow, window means lie in [0, 1]
     r = sync.gather((window * weight).sum(dim=2) / weight.sum(dim=2)).mean(dim=0)  # (K,) presence rates
     return bool(((s >= margin * shares) & (r >= margin * presence)).all())
