@@ -158,6 +158,42 @@ def test_class_prior_above_the_floor_adds_no_graph_and_changes_no_gradient_bit()
     assert torch.equal(fast, full)
 
 
+def test_class_prior_without_its_check_has_the_same_value_and_gradient():
+    from semgan.losses import LOCAL, PRIOR_MARGIN, _class_prior
+    logits = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    for shares in (torch.tensor([0.3, 0.3, 0.3]), torch.tensor([0.1, 0.1, 0.8])):  # above the floor; below it
+        presence = torch.tensor([0.3, 0.3, 0.3])
+        unchecked = class_prior(logits, shares, presence, check=False)
+        assert unchecked.grad_fn is not None, "not read first: the full graph"
+        assert torch.equal(unchecked, class_prior(logits, shares, presence))
+        (a,) = torch.autograd.grad(unchecked, logits)
+        (b,) = torch.autograd.grad(_class_prior(logits, shares, presence, LOCAL, PRIOR_MARGIN), logits)
+        assert torch.equal(a, b)
+
+
+def test_the_check_skipped_after_a_step_the_prior_acted_changes_no_bit(tiny_cfg):
+    # The task skips the floor check on the step after one where the prior acted; the same run with the
+    # check on every step holds the same bits (fresh networks: the prior acts on some steps and not others).
+    cfg = apply_overrides(tiny_cfg, {"model.class_prior": 1.0})
+
+    def run(always_check: bool) -> tuple[dict, list[bool]]:
+        task = SemGANTask(cfg, load_dataset("shapes"), Engine(cfg.train, torch.device("cpu")))
+        torch.manual_seed(0)  # the step's noise draws from the global stream
+        acted = []
+        for step in range(8):
+            if always_check:
+                task.prior_acted = False
+            stats = task.train_step(step)
+            assert task.prior_acted == (stats["loss_prior"].item() > 0)
+            acted.append(task.prior_acted)
+        assert task.state_dict()["prior_acted"] == acted[-1]
+        return task.state_dict() | {"prior_acted": None}, acted
+
+    (skipping, acted), (checking, _) = run(False), run(True)
+    assert any(acted[:-1]), f"the test needs a step after one where the prior acted: {acted}"
+    assert_same_state(skipping, checking)
+
+
 def test_class_prior_keeps_a_gradient_for_a_class_that_underflowed():
     logits = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     logits[:, 2] = -1e4  # exp underflows: softmax probabilities are exactly 0

@@ -134,7 +134,7 @@ def log_soft_presence(log_probs: torch.Tensor, temperature: float = PRESENCE_TEM
 
 
 def class_prior(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Tensor, sync: BatchSync = LOCAL,
-                margin: float = PRIOR_MARGIN) -> torch.Tensor:
+                margin: float = PRIOR_MARGIN, check: bool = True) -> torch.Tensor:
     """A floor under every class of a SemGAN generator's batch: 0 while each class keeps at least ``margin`` of
     the data's pixel share and presence rate, a log barrier below.
 
@@ -152,9 +152,11 @@ def class_prior(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Tens
 
     The floor is first read without a graph: while every class is above it (healthy training, nearly every
     step) the result is a constant 0 and backward skips the prior (its cost: docs/benchmarks.md). The zero
-    gradient it would have added changes no bit of the update.
+    gradient it would have added changes no bit of the update. ``check=False`` skips that read: for a caller
+    that knows the prior acted on the previous step, when it most likely acts again (the check would be wasted
+    work, the prior's worst case); the value is the same either way.
     """
-    if logits.requires_grad and torch.is_grad_enabled():
+    if check and logits.requires_grad and torch.is_grad_enabled():
         with torch.no_grad():
             if _above_floor(logits, shares, presence, sync, margin):  # the same on every rank: global statistics
                 return logits.new_zeros((), dtype=torch.float32)
@@ -166,7 +168,7 @@ def _above_floor(logits: torch.Tensor, shares: torch.Tensor, presence: torch.Ten
     """Whether every class keeps ``margin`` of its target share and presence rate: the prior's two statistics,
     the same quantities as :func:`_class_prior`'s, in probability space (no gradient is needed, so no log-space
     guard against underflow: a class whose probabilities underflow is below the floor either way). About half
-    the passes over the batch of the log-space form; this check runs on every step."""
+    the passes over the batch of the log-space form; it runs on each step after one where the prior did not act."""
     # Equal to the log-space values up to float rounding, so the two can disagree only on a batch within
     # ~1e-7 of the floor; either way the step is deterministic.
     probs = logits.float().softmax(dim=1)  # (b, K, H, W)

@@ -134,6 +134,7 @@ maps = semgan.load("THIS_FOLDER").sample(16, seed=0)   # maps.labels (16, H, W),
         self.ada = AdaptiveP(m.ada_target, m.ada_images, t.batch, p=m.augment_p) if m.ada_target > 0 else None
         # The class prior's targets: the training maps' pixel shares and presence rates (K,).
         self.prior: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.prior_acted = False  # whether the prior was above 0 on the last step (then its floor check is skipped)
         if m.class_prior > 0 and m.mode == "semgan":
             shares, presence = dataset.class_shares(), dataset.class_presence()
             self.prior = (torch.from_numpy(shares).float().to(device), torch.from_numpy(presence).float().to(device))
@@ -225,8 +226,11 @@ maps = semgan.load("THIS_FOLDER").sample(16, seed=0)   # maps.labels (16, H, W),
             loss_G = self.g_loss(real_feats, fake_feats, fake_logits_G)
             loss_prior: torch.Tensor | None = None
             if self.prior is not None and logits is not None:
-                loss_prior = class_prior(logits, *self.prior, sync=engine.sync)
+                loss_prior = class_prior(logits, *self.prior, sync=engine.sync, check=not self.prior_acted)
                 loss_G = loss_G + m.class_prior * loss_prior
+                # A prior that acts tends to act for a run of steps: skip the next step's check then. The
+                # constant 0 of a passed check needs no read (no device sync); a global value, the same on every rank.
+                self.prior_acted = loss_prior.requires_grad and bool(loss_prior.detach() > 0)
         engine.step(loss_G, self.opt_G)
         self.D.requires_grad_(True)
         if self.ema is not None:
@@ -300,6 +304,7 @@ maps = semgan.load("THIS_FOLDER").sample(16, seed=0)   # maps.labels (16, H, W),
             **parts_state(self.parts),
             "rng": {"latent": self.latent_gen.get_state(), "sampler": self.sampler.state_dict()},
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
+            "prior_acted": self.prior_acted,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -308,3 +313,4 @@ maps = semgan.load("THIS_FOLDER").sample(16, seed=0)   # maps.labels (16, H, W),
             self.ada.load_state_dict(state["ada"])
         self.latent_gen.set_state(state["rng"]["latent"])
         self.sampler.load_state_dict(state["rng"]["sampler"])
+        self.prior_acted = bool(state.get("prior_acted", False))  # absent from older checkpoints: check first
