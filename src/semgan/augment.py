@@ -27,6 +27,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from semgan.labels import uint8_to_rgb
+from semgan.parallel import LOCAL, BatchSync
+
 
 def augment(x: torch.Tensor, ops: tuple[str, ...], p: float) -> torch.Tensor:
     """Apply each of ``ops`` to each sample of ``x`` (B, C, H, W) with probability ``p`` (torch's RNG)."""
@@ -137,3 +140,19 @@ def paired_jitter(labels: torch.Tensor, photos: torch.Tensor, size: int, offsets
     labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
     photos = torch.where(flip[:, None, None, None], photos.flip(-1), photos)
     return labels, photos
+
+
+def jittered_pairs(labels: torch.Tensor, photos: torch.Tensor, idx: torch.Tensor, jitter: float,
+                   generator: torch.Generator, sync: BatchSync = LOCAL) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's share of a batch of (map, photo) pairs, jittered alike (:func:`paired_jitter`; pix2pix and the
+    segmenter). The crops and flips are drawn from ``generator`` for the global batch on every rank and shared out
+    like its indices ``idx`` (B,), so a run's bits do not depend on the number of ranks. (N, H, W) uint8 labels
+    and (N, 3, H, W) uint8 photos on one device, ``jitter`` the resize factor before the crop -> (b, H, W) uint8
+    labels and (b, 3, H, W) photos in [-1, 1]."""
+    B, H = len(idx), labels.shape[1]
+    size = round(H * jitter)
+    offsets = torch.randint(0, size - H + 1, (B, 2), generator=generator)
+    flips = torch.rand(B, generator=generator) < 0.5
+    idx, offsets, flips = sync.shard(idx).to(labels.device), sync.shard(offsets), sync.shard(flips)
+    return paired_jitter(labels.index_select(0, idx), uint8_to_rgb(photos.index_select(0, idx)), size, offsets,
+                         flips)

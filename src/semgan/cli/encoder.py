@@ -17,18 +17,15 @@ if TYPE_CHECKING:
 
 def add_encoder(sub: SubParsers) -> None:
     """``semgan encoder train``."""
-    from semgan.cli.train import _add_train_arguments, _family_presets
+    from semgan.cli.train import add_family_group
 
-    enc = sub.add_parser("encoder", help="train a semantic encoder (label map -> latent) for a SemGAN generator")
-    enc_sub = enc.add_subparsers(dest="encoder_command", required=True, metavar="COMMAND")
-    p = enc_sub.add_parser("train", help="train an encoder for a trained SemGAN generator, on its data",
-                           description="Train a semantic encoder E for the SemGAN generator --generator (frozen). "
-                           "Without --preset it takes encoder-cpu; the data are the generator's own (its data "
-                           "section; --data-root or --set data.* change them).")
-    _add_train_arguments(p, _family_presets("encoder"))
+    _, p = add_family_group(sub, "encoder", "train a semantic encoder (label map -> latent) for a SemGAN generator",
+                            "train an encoder for a trained SemGAN generator, on its data",
+                            "Train a semantic encoder E for the SemGAN generator --generator (frozen). Without "
+                            "--preset it takes encoder-cpu; the data are the generator's own (its data section; "
+                            "--data-root or --set data.* change them).")
     p.add_argument("--generator", help="the SemGAN generator: a run folder, checkpoint file, export or "
                    "pretrained:NAME (model.generator)")
-    p.set_defaults(family="encoder")
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:

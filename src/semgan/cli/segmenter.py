@@ -70,13 +70,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def add_segmenter(sub: SubParsers) -> None:
     """``semgan segmenter train|predict``."""
-    from semgan.cli.train import _add_train_arguments, _family_presets
+    from semgan.cli.train import add_family_group
 
-    seg = sub.add_parser("segmenter", help="train a segmenter (photo -> label map); predict folders of photos")
-    seg_sub = seg.add_subparsers(dest="segmenter_command", required=True, metavar="COMMAND")
-    p = seg_sub.add_parser("train", help="train a segmenter on paired maps and photos (a real split scores it)")
-    _add_train_arguments(p, _family_presets("segmenter"))
-    p.set_defaults(family="segmenter")
+    seg_sub, _ = add_family_group(sub, "segmenter", "train a segmenter (photo -> label map); predict folders of photos",
+                                  "train a segmenter on paired maps and photos (a real split scores it)")
     p = seg_sub.add_parser("predict", help="label a folder of photos with a trained segmenter")
     p.add_argument("run", type=Path, help="segmenter run folder, checkpoint file or export")
     p.add_argument("--photos", type=Path, required=True, help="folder of photos (PNG or JPEG)")

@@ -100,6 +100,18 @@ def _add_train_arguments(p: argparse.ArgumentParser, presets: list[str]) -> None
     p.set_defaults(func=_cmd_train, mode=None, family=None)
 
 
+def add_family_group(sub: SubParsers, family: str, help: str, train_help: str,
+                     description: str | None = None) -> tuple[SubParsers, argparse.ArgumentParser]:
+    """``semgan FAMILY train`` for a family's command group: the group's subcommands and its train parser (the
+    family's presets offered), to which the caller adds the family's own options and commands."""
+    group = sub.add_parser(family, help=help)
+    group_sub = group.add_subparsers(dest=f"{family}_command", required=True, metavar="COMMAND")
+    p = group_sub.add_parser("train", help=train_help, description=description)
+    _add_train_arguments(p, _family_presets(family))
+    p.set_defaults(family=family)
+    return group_sub, p
+
+
 def add_train(sub: SubParsers) -> None:
     """``semgan train``."""
     p = sub.add_parser("train", help="train SemGAN or the RGB baseline (or any family's preset)")
@@ -119,11 +131,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 def add_pix2pix(sub: SubParsers) -> None:
     """``semgan pix2pix train|translate``."""
-    pix = sub.add_parser("pix2pix", help="train a label map -> photo translator; translate folders of maps")
-    pix_sub = pix.add_subparsers(dest="pix2pix_command", required=True, metavar="COMMAND")
-    p = pix_sub.add_parser("train", help="train pix2pix on paired maps and photos (a seeded share held out)")
-    _add_train_arguments(p, _family_presets("pix2pix"))
-    p.set_defaults(family="pix2pix")
+    pix_sub, _ = add_family_group(sub, "pix2pix", "train a label map -> photo translator; translate folders of maps",
+                                  "train pix2pix on paired maps and photos (a seeded share held out)")
     p = pix_sub.add_parser("translate", help="turn a folder of label maps into photos")
     p.add_argument("run", type=Path, help="pix2pix run folder or checkpoint file")
     p.add_argument("--labels", type=Path, required=True, help="folder of index PNGs (e.g. semgan sample's labels/)")

@@ -71,6 +71,16 @@ class LabelDataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def square_pairs(self, who: str) -> tuple[torch.Tensor, int]:
+        """The photos and the side of a paired set of square maps, for ``who`` (a family that trains on pairs);
+        a clear error for maps alone or non-square maps."""
+        if self.photos is None:
+            raise SemGANError(f"dataset {self.name!r} was loaded without photos; {who} trains on pairs")
+        H, W = self.resolution
+        if H != W:
+            raise SemGANError(f"dataset {self.name!r} has {H}x{W} maps; {who} needs square maps (set data.size)")
+        return self.photos, H
+
     def describe(self) -> dict[str, Any]:
         """What a run folder, a checkpoint or a compare records of its data (JSON-able; meta excluded)."""
         return {

@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from semgan import ema
-from semgan.augment import paired_jitter
+from semgan.augment import jittered_pairs
 from semgan.config import EvalConfig, Pix2PixModelConfig, RunConfig
 from semgan.data import LabelDataset, holdout_split, pairs_from_config
 from semgan.data.sampler import EpochSampler
 from semgan.ema import EMA
 from semgan.errors import SemGANError
-from semgan.labels import colorize, make_grid, rgb_to_uint8, uint8_to_rgb
+from semgan.labels import colorize, make_grid, rgb_to_uint8
 from semgan.metrics import METRICS, compute_metrics
 from semgan.models.pix2pix import UnetGenerator, build_networks
 from semgan.tasks.base import load_parts_state, parts_state, register_family
@@ -90,11 +90,7 @@ photos = load_translator("THIS_FOLDER")(labels)   # (N, H, W) class indices -> (
         self.cfg, self.dataset, self.engine = cfg, dataset, engine
         self.model_cfg = m = cfg.model_as(Pix2PixModelConfig)
         t = cfg.train
-        if dataset.photos is None:
-            raise SemGANError(f"dataset {dataset.name!r} was loaded without photos; pix2pix trains on pairs")
-        H, W = dataset.resolution
-        if H != W:
-            raise SemGANError(f"dataset {dataset.name!r} has {H}x{W} maps; pix2pix needs square maps (set data.size)")
+        photos, H = dataset.square_pairs("pix2pix")
         device = engine.device
         torch.manual_seed(t.seed)  # the weight init, the same on every rank
         self.G, self.D = build_networks(m, dataset.num_classes, H)
@@ -109,7 +105,6 @@ photos = load_translator("THIS_FOLDER")(labels)   # (N, H, W) class indices -> (
         self.opt_D = engine.adam(self.D.parameters(), lr=t.lr, betas=betas, eps=t.eps)
 
         train_idx, held_idx = holdout_split(dataset, m.holdout, cfg.data.seed)
-        photos = dataset.photos
         self.labels = dataset.labels[train_idx].to(device)  # (N, H, W) uint8
         self.photos = photos[train_idx].to(device)  # (N, 3, H, W) uint8
         self.held_labels, self.held_photos = dataset.labels[held_idx], photos[held_idx]  # on the CPU
@@ -124,17 +119,9 @@ photos = load_translator("THIS_FOLDER")(labels)   # (N, H, W) class indices -> (
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's (x, y): encoded maps (b, C, H, W) and photos (b, 3, H, W) in [-1, 1], jittered alike."""
-        engine, t = self.engine, self.cfg.train
-        B, H = t.batch, self.dataset.resolution[0]
-        size = round(H * self.model_cfg.jitter)
-        # Drawn for the global batch on every rank, then shared out, like the data order.
-        offsets = torch.randint(0, size - H + 1, (B, 2), generator=self.jitter_gen)
-        flips = torch.rand(B, generator=self.jitter_gen) < 0.5
-        idx = engine.sync.shard(self.sampler.next()).to(engine.device)
-        offsets, flips = engine.sync.shard(offsets), engine.sync.shard(flips)
-        labels = self.labels.index_select(0, idx)  # (b, H, W) uint8
-        photos = uint8_to_rgb(self.photos.index_select(0, idx))  # (b, 3, H, W)
-        labels, photos = paired_jitter(labels, photos, size, offsets, flips)
+        engine = self.engine
+        labels, photos = jittered_pairs(self.labels, self.photos, self.sampler.next(), self.model_cfg.jitter,
+                                        self.jitter_gen, engine.sync)  # (b, H, W) uint8, (b, 3, H, W)
         x = encode_labels(labels.long(), self.model_cfg.input, self.palette)
         return engine.input(x), engine.input(photos)
 

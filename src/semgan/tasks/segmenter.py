@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from semgan.augment import paired_jitter
+from semgan.augment import jittered_pairs
 from semgan.config import DataConfig, EvalConfig, RunConfig, SegmenterModelConfig
 from semgan.data import LabelDataset, holdout_split, pairs_from_config, share_by_name
 from semgan.data.sampler import EpochSampler
 from semgan.errors import SemGANError
-from semgan.labels import colorize, make_grid, uint8_to_rgb
+from semgan.labels import colorize, make_grid
 from semgan.metrics import compute_metrics
 from semgan.models.pix2pix import UnetGenerator, init_weights, unet_depth
 from semgan.segment import Segmenter, predict_logits
@@ -108,12 +108,7 @@ labels = semgan.load("THIS_FOLDER")(photos)   # (N, 3, H, W) uint8 -> (N, H, W) 
         self.cfg, self.dataset, self.engine = cfg, dataset, engine
         self.model_cfg = m = cfg.model_as(SegmenterModelConfig)
         t, device = cfg.train, engine.device
-        if dataset.photos is None:
-            raise SemGANError(f"dataset {dataset.name!r} was loaded without photos; a segmenter trains on pairs")
-        H, W = dataset.resolution
-        if H != W:
-            raise SemGANError(f"dataset {dataset.name!r} has {H}x{W} maps; the segmenter needs square maps "
-                              "(set data.size)")
+        _, H = dataset.square_pairs("a segmenter")
         torch.manual_seed(t.seed)
         self.U = build_segmenter(m, dataset.num_classes, H)
         self.networks: dict[str, torch.nn.Module] = {"U": self.U}
@@ -149,15 +144,9 @@ labels = semgan.load("THIS_FOLDER")(photos)   # (N, 3, H, W) uint8 -> (N, H, W) 
     # -------------------------------------------------------------------------------------------- the step
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        t, engine = self.cfg.train, self.engine
-        B, H = t.batch, self.dataset.resolution[0]
-        size = round(H * self.model_cfg.jitter)
-        offsets = torch.randint(0, size - H + 1, (B, 2), generator=self.jitter_gen)  # for the global batch
-        flips = torch.rand(B, generator=self.jitter_gen) < 0.5
-        idx = engine.sync.shard(self.sampler.next()).to(engine.device)
-        offsets, flips = engine.sync.shard(offsets), engine.sync.shard(flips)
-        labels, photos = paired_jitter(self.labels.index_select(0, idx), uint8_to_rgb(self.photos.index_select(0, idx)),
-                                       size, offsets, flips)
+        engine = self.engine
+        labels, photos = jittered_pairs(self.labels, self.photos, self.sampler.next(), self.model_cfg.jitter,
+                                        self.jitter_gen, engine.sync)  # (b, H, W) uint8, (b, 3, H, W)
         with engine.autocast():
             logits = self.U_fwd(engine.input(photos))  # (b, K, H, W)
             loss = F.cross_entropy(logits.float(), labels.long())
