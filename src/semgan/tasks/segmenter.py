@@ -108,7 +108,7 @@ labels = semgan.load("THIS_FOLDER")(photos)   # (N, 3, H, W) uint8 -> (N, H, W) 
         self.cfg, self.dataset, self.engine = cfg, dataset, engine
         self.model_cfg = m = cfg.model_as(SegmenterModelConfig)
         t, device = cfg.train, engine.device
-        _, H = dataset.square_pairs("a segmenter")
+        all_photos, H = dataset.square_pairs("a segmenter")
         torch.manual_seed(t.seed)
         self.U = build_segmenter(m, dataset.num_classes, H)
         self.networks: dict[str, torch.nn.Module] = {"U": self.U}
@@ -124,8 +124,8 @@ labels = semgan.load("THIS_FOLDER")(photos)   # (N, 3, H, W) uint8 -> (N, H, W) 
             _same_classes(dataset, test, f"the test set ({test_cfg.name} {test_cfg.split or ''})".replace(" )", ")"))
             test_idx = list(range(len(test)))
         train_idx = share_by_name(dataset, train_idx, m.train_share, cfg.data.seed + 1)
-        assert dataset.photos is not None and test.photos is not None
-        labels, photos = dataset.labels[train_idx], dataset.photos[train_idx]
+        assert test.photos is not None
+        labels, photos = dataset.labels[train_idx], all_photos[train_idx]
         if m.extra_maps:
             extra = pairs_from_config(DataConfig(name="folder", root=m.extra_maps, photos=m.extra_photos,
                                                  size=H, skip_bad=cfg.data.skip_bad))
