@@ -9,6 +9,8 @@ seen by any of them and is the one test set. Then a segmenter (``segmenter-cpu``
 - ``semgan`` / ``gan``: the dreamed pairs alone (train on synthetic, test on real);
 - ``real25+translated``: 25 % real + the translator's photos of the real training maps (the translator's part,
   without the generators');
+- any ``real25+X@S`` (e.g. ``real25+semgan@0.5``, not in the default set): the same pairs, the extra ones as the
+  share S of every batch instead of sampled evenly with the real ones (``model.extra_share``);
 
 and the table gives each condition's test mIoU (mean ± std over seeds) beside the generators' and the
 translator's own scores. Every step is an ordinary resumable run folder or dataset under ``--out``; rerunning
@@ -88,7 +90,9 @@ def translated_real(tr_run: Path, data_root: str, size: int, out: Path) -> Path:
 
 
 def condition_sets(name: str, out: Path, data_root: str) -> list[str]:
-    """The segmenter's overrides for one condition (the test set is always facades' val split)."""
+    """The segmenter's overrides for one condition (the test set is always facades' val split); a condition with
+    ``@S`` (``real25+semgan@0.5``) gives the extra pairs that share of every batch (``model.extra_share``)."""
+    name, _, share = name.partition("@")
     test = ["model.test_name=facades", f"model.test_root={data_root}", "model.test_split=val",
             "model.test_photos="]
     if name in ("semgan", "gan"):  # the dreamed pairs alone
@@ -101,6 +105,8 @@ def condition_sets(name: str, out: Path, data_root: str) -> list[str]:
     if name in extra:
         d = out / extra[name]
         sets += [f"model.extra_maps={d / 'maps'}", f"model.extra_photos={d / 'photos'}"]
+        if share:
+            sets.append(f"model.extra_share={share}")
     return sets
 
 
@@ -154,7 +160,7 @@ def main() -> None:
     runs: dict[str, list[Path]] = {}
     for name in conditions:
         for seed in range(args.seeds):
-            run = out / "seg" / name.replace("+", "-") / f"s{seed}"
+            run = out / "seg" / name.replace("+", "-").replace("@", "-x") / f"s{seed}"
             sets = [*condition_sets(name, out, root), f"train.seed={seed}", f"data.size={size}"]
             train_run(run, ["segmenter", "train"], "segmenter-cpu", args.segmenter_steps, sets,
                       None if name in ("semgan", "gan") else root)

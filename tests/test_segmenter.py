@@ -66,7 +66,11 @@ def test_extra_pairs_and_a_share_of_the_data_and_a_test_split(tmp_path, shared_d
         "model.extra_photos": str(dreamed / "photos")})
     train(cfg, tmp_path / "mixed", progress=False)
     n_train = round(0.9 * len(load_dataset("shapes")))
-    assert abs(task_of(cfg).train_count - (round(0.25 * n_train) + 12)) <= 2, "a quarter of the real pairs + 12 dreamed"
+    task = task_of(cfg)
+    assert abs(task.train_count - (round(0.25 * n_train) + 12)) <= 2, "a quarter of the real pairs + 12 dreamed"
+    mixed = task_of(apply_overrides(cfg, {"model.extra_share": 0.5}))  # half of every batch (4) from the 12 dreamed
+    n_real = mixed.train_count - 12
+    assert [int((mixed.sampler.next() >= n_real).sum()) for _ in range(5)] == [2] * 5
     with pytest.raises(SemGANError, match="model.extra_maps .* classes"):  # facades maps beside shapes: refused
         train(apply_overrides(get_preset("segmenter-cpu"), {
             "train.device": "cpu", "train.steps": 1, "data.root": str(shared_data / "cmp_facade_base"),
@@ -84,3 +88,23 @@ def task_of(cfg):
     from semgan.train.engine import Engine
 
     return build_task(cfg, load_task_data(cfg), Engine(cfg.train, torch.device("cpu")))
+
+
+def test_mixed_batches_keep_their_share_and_resume():
+    from semgan.data.sampler import MixedSampler
+
+    sampler = MixedSampler(10, 100, 8, 6, torch.Generator().manual_seed(0))
+    epoch = torch.cat([sampler.next() for _ in range(5)])  # 5 batches of 2 main + 6 extra indices
+    main_idx, extra_idx = epoch[epoch < 10], epoch[epoch >= 10]
+    assert sorted(main_idx.tolist()) == list(range(10)), "one epoch of the main pool, none twice"
+    assert len(extra_idx) == 30 == len(set(extra_idx.tolist())) and int(extra_idx.max()) < 110
+    state = sampler.state_dict()
+    ahead = [sampler.next() for _ in range(7)]  # past the main pool's epoch end
+    again = MixedSampler(10, 100, 8, 6, torch.Generator().manual_seed(99))
+    again.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(ahead, [again.next() for _ in range(7)], strict=True))
+    for n_main, batch, extra in ((10, 8, 0), (10, 8, 8), (1, 8, 6)):
+        with pytest.raises(SemGANError, match="mixed batch"):
+            MixedSampler(n_main, 100, batch, extra, torch.Generator())
+    with pytest.raises(SemGANError, match="model.extra_share=0.5 mixes"):
+        apply_overrides(get_preset("segmenter-tiny"), {"model.extra_share": 0.5})

@@ -293,7 +293,8 @@ class SegmenterModelConfig(ModelSection):
     from scratch with cross-entropy on paired data; what dreamed pairs are measured by (docs/results.md).
 
     The test set is ``test_*`` (e.g. ``test_split=val`` of the same dataset), else a held-out share of the data.
-    ``extra_maps`` / ``extra_photos`` add a paired folder (a dreamed set) to the training pairs."""
+    ``extra_maps`` / ``extra_photos`` add a paired folder (a dreamed set) to the training pairs; ``extra_share``
+    fixes its share of every batch."""
 
     KIND: ClassVar[str] = "a segmenter"
 
@@ -304,6 +305,7 @@ class SegmenterModelConfig(ModelSection):
     train_share: float = 1.0  # share of the (not held-out) data pairs trained on, chosen by name with data.seed
     extra_maps: str = ""  # a folder of further training maps (index PNGs + classes.json), e.g. dream --dataset's
     extra_photos: str = ""  # ... and its photos, named like the maps
+    extra_share: float = 0.0  # share of every batch taken from the extra pairs (0 = the union sampled evenly)
     test_name: str = ""  # the test set's dataset ("" = data.name) ...
     test_root: str = ""  # ... folder ("" = data.root) ...
     test_split: str = ""  # ... split ("" = a held-out share of the data, model.holdout) ...
@@ -320,6 +322,11 @@ class SegmenterModelConfig(ModelSection):
             raise SemGANError(f"model.train_share={self.train_share}; expected a share in [0, 1]")
         if bool(self.extra_maps) != bool(self.extra_photos):
             raise SemGANError("model.extra_maps and model.extra_photos go together: the maps and their photos")
+        if not 0.0 <= self.extra_share < 1.0:
+            raise SemGANError(f"model.extra_share={self.extra_share}; expected a share in [0, 1)")
+        if self.extra_share > 0 and not (self.extra_maps and self.train_share > 0):
+            raise SemGANError(f"model.extra_share={self.extra_share} mixes the data's pairs with model.extra_maps "
+                              "in every batch: it needs both (model.extra_maps set, model.train_share > 0)")
 
 
 #: The model section of a run: any registered family's.

@@ -6,9 +6,10 @@ One step::
     loss = CE(U(photo), map)                     per pixel, averaged
 
 The training pairs are the data's (``model.train_share`` of them, by name) plus, with ``model.extra_maps``, a
-further paired folder (a dreamed set). The test pairs are ``model.test_*`` (e.g. the ``val`` split of the same
-dataset) or a held-out share of the data; evaluation predicts them and scores ``miou`` and ``pixel_acc`` (with
-the per-class IoU). So one real test split scores segmenters trained on real, dreamed or mixed pairs alike.
+further paired folder (a dreamed set), sampled evenly with the rest or, with ``model.extra_share``, as that
+share of every batch. The test pairs are ``model.test_*`` (e.g. the ``val`` split of the same dataset) or a
+held-out share of the data; evaluation predicts them and scores ``miou`` and ``pixel_acc`` (with the per-class
+IoU). So one real test split scores segmenters trained on real, dreamed or mixed pairs alike.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from semgan.augment import jittered_pairs
 from semgan.config import DataConfig, EvalConfig, RunConfig, SegmenterModelConfig
 from semgan.data import LabelDataset, holdout_split, pairs_from_config, share_by_name
-from semgan.data.sampler import EpochSampler
+from semgan.data.sampler import EpochSampler, MixedSampler
 from semgan.errors import SemGANError
 from semgan.labels import colorize, make_grid
 from semgan.metrics import compute_metrics
@@ -126,11 +127,13 @@ labels = semgan.load("THIS_FOLDER")(photos)   # (N, 3, H, W) uint8 -> (N, H, W) 
         train_idx = share_by_name(dataset, train_idx, m.train_share, cfg.data.seed + 1)
         assert test.photos is not None
         labels, photos = dataset.labels[train_idx], all_photos[train_idx]
+        n_extra = 0
         if m.extra_maps:
             extra = pairs_from_config(DataConfig(name="folder", root=m.extra_maps, photos=m.extra_photos,
                                                  size=H, skip_bad=cfg.data.skip_bad))
             _same_classes(dataset, extra, f"model.extra_maps {m.extra_maps}")
             assert extra.photos is not None
+            n_extra = len(extra)
             labels, photos = torch.cat([labels, extra.labels]), torch.cat([photos, extra.photos])
         if len(labels) == 0:
             raise SemGANError("the segmenter has no training pairs (model.train_share=0 and no model.extra_maps)")
@@ -138,7 +141,10 @@ labels = semgan.load("THIS_FOLDER")(photos)   # (N, 3, H, W) uint8 -> (N, H, W) 
         self.labels, self.photos = labels.to(device), photos.to(device)  # (N, H, W), (N, 3, H, W) uint8
         self.test_labels, self.test_photos = test.labels[test_idx], test.photos[test_idx]  # on the CPU
         self.palette = dataset.palette
-        self.sampler = EpochSampler(len(self.labels), t.batch, torch.Generator().manual_seed(t.seed + 1))
+        sampler_gen = torch.Generator().manual_seed(t.seed + 1)
+        self.sampler: EpochSampler | MixedSampler = (
+            MixedSampler(len(labels) - n_extra, n_extra, t.batch, round(m.extra_share * t.batch), sampler_gen)
+            if m.extra_share > 0 else EpochSampler(len(self.labels), t.batch, sampler_gen))
         self.jitter_gen = torch.Generator().manual_seed(t.seed + 2)
 
     # -------------------------------------------------------------------------------------------- the step
