@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--data-root", default="", help="the data folder, if not the one the run was trained on")
     parser.add_argument("--refine", default="0,25,100,400", help="refinement steps, comma-separated")
     parser.add_argument("--bank", type=int, default=10_000, help="generated maps of the nearest-neighbour baseline")
+    parser.add_argument("--own-refine", default="25", help="refinement steps on G's own samples, comma-separated")
     parser.add_argument("--samples", type=int, default=256, help="generator samples for G(E(G(z)))")
     parser.add_argument("--n", type=int, default=0, help="held-out maps to use (0 = all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -104,7 +105,7 @@ def main() -> None:
     for r in rows:
         print("| " + " | ".join(r) + " |")
     own = enc.decode(latents(args.samples, enc.ld, generator=torch.Generator().manual_seed(args.seed + 2))).labels
-    for n in (0, *[s for s in steps if s][:1]):
+    for n in (0, *[int(s) for s in args.own_refine.split(",") if int(s)]):
         rec = enc.encode(own, refine=n).labels
         print(f"G's own samples ({args.samples}), G(E(G(z))) against G(z){' + refine ' + str(n) if n else ''}: "
               f"pixel accuracy {segmentation_scores(own, rec, K)['pixel_acc']:.4f}")
