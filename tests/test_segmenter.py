@@ -71,6 +71,8 @@ def test_extra_pairs_and_a_share_of_the_data_and_a_test_split(tmp_path, shared_d
     mixed = task_of(apply_overrides(cfg, {"model.extra_share": 0.5}))  # half of every batch (4) from the 12 dreamed
     n_real = mixed.train_count - 12
     assert [int((mixed.sampler.next() >= n_real).sum()) for _ in range(5)] == [2] * 5
+    with pytest.raises(SemGANError, match="model.extra_share=0.01 of train.batch=4 is 0 pairs"):
+        task_of(apply_overrides(cfg, {"model.extra_share": 0.01}))
     with pytest.raises(SemGANError, match="model.extra_maps .* classes"):  # facades maps beside shapes: refused
         train(apply_overrides(get_preset("segmenter-cpu"), {
             "train.device": "cpu", "train.steps": 1, "data.root": str(shared_data / "cmp_facade_base"),

@@ -142,8 +142,12 @@ labels = semgan.load("THIS_FOLDER")(photos)   # (N, 3, H, W) uint8 -> (N, H, W) 
         self.test_labels, self.test_photos = test.labels[test_idx], test.photos[test_idx]  # on the CPU
         self.palette = dataset.palette
         sampler_gen = torch.Generator().manual_seed(t.seed + 1)
+        n_mixed = round(m.extra_share * t.batch)
+        if m.extra_share > 0 and not 0 < n_mixed < t.batch:  # named here: the sampler knows no config keys
+            raise SemGANError(f"model.extra_share={m.extra_share} of train.batch={t.batch} is {n_mixed} pairs a batch; "
+                              f"expected 1 to {t.batch - 1}")
         self.sampler: EpochSampler | MixedSampler = (
-            MixedSampler(len(labels) - n_extra, n_extra, t.batch, round(m.extra_share * t.batch), sampler_gen)
+            MixedSampler(len(self.labels) - n_extra, n_extra, t.batch, n_mixed, sampler_gen)
             if m.extra_share > 0 else EpochSampler(len(self.labels), t.batch, sampler_gen))
         self.jitter_gen = torch.Generator().manual_seed(t.seed + 2)
 
